@@ -1,0 +1,54 @@
+# Entry points. `make evaluate` and `make test` are the only set-up a fresh machine needs:
+# they create .venv from the locked requirements, install this package and its Jupyter kernel.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+OUT    ?= reports
+# DATA: a data file or directory in the data contract; empty means the built-in synthetic set.
+DATA   ?=
+SEED   ?= 2023
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: evaluate test test-fast setup environment lock benchmark clean
+
+evaluate: $(STAMP)
+ifeq ($(strip $(DATA)),)
+	$(PY) -m analysis synth --out data/synthetic --seed $(SEED)
+	$(PY) -m analysis run --data data/synthetic --out $(OUT) --workers $(WORKERS)
+else
+	$(PY) -m analysis run --data $(DATA) --out $(OUT) --workers $(WORKERS)
+endif
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(WORKERS) -q -m "not slow and not e2e"
+
+setup: $(STAMP)
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name plan-its --display-name "Python (plan-its)" >/dev/null
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# environment.yml is generated from pyproject.toml (tests/test_environment.py checks they agree).
+environment: $(STAMP)
+	$(PY) -m analysis.devtools.environment --write environment.yml
+
+# Refresh requirements.lock after changing a pin in pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e ".[test]"
+	.lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -viE '^(pip|plan-its)==' > requirements.lock
+	rm -rf .lock-venv
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(OUT) build data/synthetic

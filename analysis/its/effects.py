@@ -1,0 +1,79 @@
+"""Effect contrasts with delta-method intervals.
+
+Every effect is a smooth function of the coefficients, ``f(beta)``; its standard error is
+``sqrt(g' V g)`` with ``g`` the gradient of ``f`` (the delta method), and its interval uses
+the ``t`` distribution with the covariance estimator's degrees of freedom (normal when
+those are infinite). Ratios are handled on the log scale, where the delta method is more
+accurate, and transformed back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One estimated effect with its interval.
+
+    ``scale`` names the scale of ``estimate`` (``logit``, ``log``, ``identity`` for model
+    coefficients; ``ratio - 1`` for relative effects; a display unit or ``count`` otherwise).
+    """
+
+    measure: str
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    scale: str
+
+    def as_dict(self) -> dict[str, float | str]:
+        return asdict(self)
+
+
+def _critical(df: float, level: float) -> float:
+    q = 0.5 + level / 2
+    return float(stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df))
+
+
+def _p_value(z: float, df: float) -> float:
+    dist = stats.norm if not np.isfinite(df) else stats.t(df)
+    return float(2 * dist.sf(abs(z))) if np.isfinite(z) else float("nan")
+
+
+def linear(measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *, df: float,
+           level: float, scale: str) -> Contrast:
+    """Contrast ``value`` with gradient ``gradient``: symmetric interval, test of zero."""
+    se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
+    crit = _critical(df, level)
+    z = value / se if se > 0 else np.inf * np.sign(value) if value else np.nan
+    return Contrast(measure, value, se, value - crit * se, value + crit * se, _p_value(z, df), scale)
+
+
+def ratio_minus_one(measure: str, log_ratio: float, gradient: np.ndarray, cov: np.ndarray, *,
+                    df: float, level: float) -> Contrast:
+    """Relative effect ``exp(log_ratio) - 1`` with the interval built on the log scale.
+
+    ``se`` is the delta-method standard error of the relative effect itself.
+    """
+    on_log = linear(measure, log_ratio, gradient, cov, df=df, level=level, scale="log")
+    ratio = float(np.exp(log_ratio))
+    return Contrast(
+        measure,
+        ratio - 1,
+        ratio * on_log.se,
+        float(np.expm1(on_log.ci_low)),
+        float(np.expm1(on_log.ci_high)),
+        on_log.p_value,
+        "ratio - 1",
+    )
+
+
+def contrasts_frame(contrasts: list[Contrast]) -> pd.DataFrame:
+    """Tidy table, one row per contrast."""
+    return pd.DataFrame([c.as_dict() for c in contrasts])

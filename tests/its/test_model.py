@@ -1,0 +1,156 @@
+"""The segmented-regression fit against independent references.
+
+References: closed-form least squares (numpy), statsmodels' own OLS and GLM code paths
+(another implementation of the same estimators), finite differences for the delta method.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy.special import expit
+
+from analysis.its import ITSDesign, SegmentedRegression
+from analysis.its.design import DesignError
+from analysis.its.model import ModelError
+from tests.conftest import ar1
+
+MONTHS = pd.period_range("2019-01", "2025-12", freq="M")
+DESIGN = ITSDesign(interruption="2023-06", washin=3)
+
+
+def gaussian_series(seed=0, phi=0.4):
+    rng = np.random.default_rng(seed)
+    X = DESIGN.matrix(MONTHS)
+    y = 20 + 0.05 * X["time"] - 1.5 * X["level_change"] - 0.04 * X["slope_change"] + ar1(rng, len(MONTHS), phi, 0.6)
+    return y.to_numpy()
+
+
+def binomial_series(seed=0, n=3000):
+    rng = np.random.default_rng(seed)
+    X = DESIGN.matrix(MONTHS)
+    eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(MONTHS), 0.5, 0.04)
+    trials = rng.integers(n // 2, n, len(MONTHS))
+    return rng.binomial(trials, expit(eta)), trials
+
+
+def test_gaussian_model_based_equals_closed_form_ols():
+    y = gaussian_series()
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN).fit(cov_type="model")
+    keep = ~DESIGN.in_washin(MONTHS)
+    X = DESIGN.matrix(MONTHS[keep]).to_numpy()
+    beta = np.linalg.solve(X.T @ X, X.T @ y[keep])
+    resid = y[keep] - X @ beta
+    cov = resid @ resid / (X.shape[0] - X.shape[1]) * np.linalg.inv(X.T @ X)
+    np.testing.assert_allclose(res.params.to_numpy(), beta, rtol=1e-8)
+    np.testing.assert_allclose(res.cov.to_numpy(), cov, rtol=1e-6)
+    assert res.df_resid == X.shape[0] - X.shape[1]
+
+
+def test_newey_west_matches_statsmodels_ols_hac():
+    y = gaussian_series(seed=3)
+    keep = ~DESIGN.in_washin(MONTHS)
+    X = DESIGN.matrix(MONTHS[keep])
+    for small in (False, True):
+        res = SegmentedRegression(y, months=MONTHS, design=DESIGN).fit(cov_type="newey-west", lags=2, small_sample=small)
+        ref = sm.OLS(y[keep], X.to_numpy()).fit(cov_type="HAC", cov_kwds={"maxlags": 2, "use_correction": small})
+        np.testing.assert_allclose(res.cov.to_numpy(), ref.cov_params(), rtol=1e-8)
+
+
+def test_binomial_and_poisson_params_match_statsmodels_glm():
+    y, n = binomial_series()
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit(cov_type="model")
+    keep = ~DESIGN.in_washin(MONTHS)
+    X = DESIGN.matrix(MONTHS[keep]).to_numpy()
+    ref = sm.GLM(y[keep] / n[keep], X, family=sm.families.Binomial(), var_weights=n[keep]).fit()
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res.cov.to_numpy(), ref.cov_params(), rtol=1e-5)
+    pois = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="poisson", exposure=n).fit(cov_type="quasi")
+    ref = sm.GLM(y[keep], X, family=sm.families.Poisson(), offset=np.log(n[keep])).fit(scale="X2")
+    np.testing.assert_allclose(pois.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(pois.cov.to_numpy(), ref.cov_params(), rtol=1e-5)
+
+
+def test_poisson_relative_effect_is_closed_form_exp_of_level_plus_slope():
+    y, n = binomial_series(seed=5)
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="poisson", exposure=n).fit()
+    absolute, relative = res.effect_at("2025-09", unit_scale=1000)
+    k = (pd.Period("2025-09", "M") - pd.Period("2023-06", "M")).n
+    g = np.zeros(len(res.params))
+    g[list(res.params.index).index("level_change")] = 1
+    g[list(res.params.index).index("slope_change")] = k
+    log_ratio = g @ res.params.to_numpy()
+    assert relative.estimate == pytest.approx(np.expm1(log_ratio), rel=1e-10)
+    se_log = np.sqrt(g @ res.cov.to_numpy() @ g)
+    from scipy import stats
+    crit = stats.t.ppf(0.975, res.df_resid)
+    assert relative.ci_low == pytest.approx(np.expm1(log_ratio - crit * se_log), rel=1e-8)
+    assert relative.ci_high == pytest.approx(np.expm1(log_ratio + crit * se_log), rel=1e-8)
+
+
+def test_delta_method_gradient_matches_finite_differences():
+    y, n = binomial_series(seed=7)
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    absolute, _ = res.effect_at("2025-09", unit_scale=100)
+    X1, X0 = res._rows(pd.PeriodIndex([pd.Period("2025-09", "M")]))
+
+    def f(beta):
+        return 100 * (expit(X1 @ beta) - expit(X0 @ beta))[0]
+
+    beta = res.params.to_numpy()
+    grad = np.array([(f(beta + h) - f(beta - h)) / 2e-6 for h in np.eye(len(beta)) * 1e-6])
+    se = np.sqrt(grad @ res.cov.to_numpy() @ grad)
+    assert absolute.estimate == pytest.approx(f(beta), rel=1e-12)
+    assert absolute.se == pytest.approx(se, rel=1e-5)
+
+
+def test_cumulative_effect_sums_expected_extra_events():
+    y, n = binomial_series(seed=8)
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    window = pd.period_range("2023-09", "2025-09", freq="M")
+    cum = res.cumulative_effect(window)
+    X1, X0 = res._rows(window)
+    size = pd.Series(n, index=MONTHS).loc[window].to_numpy()
+    beta = res.params.to_numpy()
+    assert cum.estimate == pytest.approx(size @ (expit(X1 @ beta) - expit(X0 @ beta)), rel=1e-12)
+    with pytest.raises(ValueError, match="no denominators"):
+        res.cumulative_effect(pd.period_range("2025-11", "2026-02", freq="M"))
+
+
+def test_predictions_bands_contain_fitted_and_observed_is_the_data():
+    y, n = binomial_series(seed=9)
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    pred = res.predictions(unit_scale=100)
+    assert (pred["fitted_low"] <= pred["fitted"]).all() and (pred["fitted"] <= pred["fitted_high"]).all()
+    np.testing.assert_allclose(pred["observed"], 100 * y / n)
+    pre = pred["phase"] == "pre"
+    np.testing.assert_allclose(pred.loc[pre, "fitted"], pred.loc[pre, "counterfactual"])
+    assert pred["phase"].value_counts()["washin"] == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"family": "binomial"}, "needs trials"),
+        ({"family": "poisson", "trials": np.ones(84)}, "exposure"),
+        ({"family": "gaussian", "trials": np.ones(84)}, "neither"),
+    ],
+)
+def test_family_arguments_are_checked(kwargs, message):
+    with pytest.raises(ModelError, match=message):
+        SegmentedRegression(np.ones(84), months=MONTHS, design=DESIGN, **kwargs)
+
+
+def test_numerator_above_denominator_and_missing_values_are_rejected():
+    with pytest.raises(ModelError, match="exceeds"):
+        SegmentedRegression(np.full(84, 5), months=MONTHS, design=DESIGN, family="binomial", trials=np.full(84, 4))
+    y = np.ones(84)
+    y[3] = np.nan
+    with pytest.raises(ModelError, match="missing"):
+        SegmentedRegression(y, months=MONTHS, design=DESIGN)
+
+
+def test_short_post_period_is_not_an_its():
+    months = pd.period_range("2021-01", "2023-07", freq="M")
+    with pytest.raises(DesignError, match="at least 3"):
+        SegmentedRegression(np.ones(len(months)), months=months, design=DESIGN).fit()
