@@ -137,9 +137,15 @@ class LatentAR1:
     The coefficient covariance is ``B X'W Sigma W X B`` with ``B = (X'WX)^{-1}`` and
     ``Sigma = diag(1/w) + sigma2 R(phi)``; intervals use ``t`` with ``n - p`` degrees of
     freedom.
+
+    ``phi`` is kept in ``phi_bounds`` (default 0 to 0.95). When sampling error dominates,
+    the lag-one moment is mostly noise and unbounded estimates wander to implausible
+    negative values (too narrow intervals) or to the unit root (intervals that explode);
+    negative month-to-month correlation of a latent quality process is not plausible, and
+    0 is the conservative end of that range.
     """
 
-    phi_bounds: tuple[float, float] = (-0.9, 0.97)
+    phi_bounds: tuple[float, float] = (0.0, 0.95)
     name: ClassVar[str] = "latent-ar1"
 
     def estimate(self, context: FitContext) -> CovarianceEstimate:

@@ -1,0 +1,47 @@
+"""Parameters of an evaluation run (recorded in the manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from analysis.its.design import ITSDesign
+from analysis.registry import timeline
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationSettings:
+    """Model and reporting choices applied to every province x indicator series.
+
+    Defaults: a 3-month wash-in after each province's start (provincial plans were
+    issued one to four months after the national plan and effects build up); month-of-year
+    dummies plus Spring Festival days; one dummy per nationwide COVID-19 shock month; the
+    latent AR(1) covariance (see :class:`analysis.its.covariance.LatentAR1`); effects at
+    2025-09, the last month of implementation.
+    """
+
+    washin: int = 3
+    seasonality: str = "month"
+    spring_festival: bool = True
+    shocks: tuple[str, ...] = field(default=tuple(str(m) for m in timeline.COVID_SHOCK_MONTHS))
+    first_post_time: int = 0
+    cov_type: str = "latent-ar1"
+    evaluation_month: str = str(timeline.IMPLEMENTATION_END)
+    level: float = 0.95
+    pooling_method: str = "reml"
+    pooling_hksj: bool = True
+
+    def design(self, start: pd.Period) -> ITSDesign:
+        """The ITS design for a series whose plan started in ``start``."""
+        return ITSDesign(
+            interruption=start,
+            washin=self.washin,
+            seasonality=self.seasonality,
+            spring_festival=self.spring_festival,
+            shocks=tuple(self.shocks),
+            first_post_time=self.first_post_time,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)

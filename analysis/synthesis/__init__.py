@@ -1,0 +1,1 @@
+"""Synthesis across provinces: pooling, multiplicity, sensitivity and power."""
