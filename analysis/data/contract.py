@@ -73,7 +73,7 @@ def _parse_month(text: str) -> pd.Period | None:
 def _counts(frame: pd.DataFrame, column: str, rows: pd.Series, file: str, problems: list[Problem]) -> pd.Series:
     """Parse a count column on ``rows``: non-negative integers, no blanks."""
     raw = frame.loc[rows, column] if column in frame else pd.Series(pd.NA, index=frame.index[rows], dtype="string")
-    numbers = pd.to_numeric(raw.str.strip(), errors="coerce")
+    numbers = pd.to_numeric(raw.str.strip(), errors="coerce").astype("float64")
     rules = (
         (raw.isna(), "missing-count", f"{column} is empty; give the count (0 if there were none)"),
         (raw.notna() & numbers.isna(), "not-a-number", f"{column} must be a whole number"),
@@ -165,7 +165,7 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     })
     if averaged.any():
         raw = frame.loc[averaged, "value"] if "value" in frame else pd.Series(pd.NA, index=frame.index[averaged], dtype="string")
-        values = pd.to_numeric(raw.str.strip(), errors="coerce")
+        values = pd.to_numeric(raw.str.strip(), errors="coerce").astype("float64")
         for idx in raw.index[values.isna().to_numpy()]:
             problems.append(Problem(file, int(idx) + 2, "value", None if pd.isna(raw[idx]) else str(raw[idx]),
                                     "missing-value", "a mean indicator needs a numeric value"))

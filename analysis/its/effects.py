@@ -42,8 +42,9 @@ def _critical(df: float, level: float) -> float:
 
 
 def _p_value(z: float, df: float) -> float:
-    dist = stats.norm if not np.isfinite(df) else stats.t(df)
-    return float(2 * dist.sf(abs(z))) if np.isfinite(z) else float("nan")
+    if not np.isfinite(z):
+        return float("nan")
+    return float(2 * (stats.norm.sf(abs(z)) if not np.isfinite(df) else stats.t.sf(abs(z), df)))
 
 
 def linear(measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *, df: float,

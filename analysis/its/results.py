@@ -130,9 +130,10 @@ class ITSResults:
         for name, rows in (("fitted", with_plan), ("counterfactual", counterfactual)):
             eta = rows @ beta
             se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
-            out[name] = self.family.inverse(eta) * unit_scale
-            out[f"{name}_low"] = self.family.inverse(eta - crit * se) * unit_scale
-            out[f"{name}_high"] = self.family.inverse(eta + crit * se) * unit_scale
+            with np.errstate(over="ignore"):  # a band may reach +inf on the log scale far from the data
+                out[name] = self.family.inverse(eta) * unit_scale
+                out[f"{name}_low"] = self.family.inverse(eta - crit * se) * unit_scale
+                out[f"{name}_high"] = self.family.inverse(eta + crit * se) * unit_scale
         observed = pd.Series(self.observed(unit_scale=unit_scale), index=self.months)
         out["observed"] = observed.reindex(months).to_numpy()
         rel = self.design.months_since(months)

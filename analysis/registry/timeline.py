@@ -6,6 +6,7 @@ Months are ``pandas.Period`` objects with monthly frequency throughout the packa
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 
 import pandas as pd
 
@@ -63,12 +64,21 @@ def spring_festival_days(months: pd.PeriodIndex) -> pd.Series:
     >>> spring_festival_days(pd.period_range("2025-01", "2025-02", freq="M")).tolist()
     [4, 3]
     """
-    counts = []
-    for month in months:
-        day = SPRING_FESTIVAL.get(month.year)
-        if day is None:
-            raise ValueError(f"no Spring Festival date registered for {month.year}")
-        eve = day - dt.timedelta(days=1)
-        holiday = pd.date_range(eve, periods=SPRING_FESTIVAL_HOLIDAY_DAYS, freq="D")
-        counts.append(int(((holiday.year == month.year) & (holiday.month == month.month)).sum()))
+    unknown = sorted(set(months.year) - set(SPRING_FESTIVAL))
+    if unknown:
+        raise ValueError(f"no Spring Festival date registered for {unknown[0]}")
+    table = _spring_festival_table()
+    counts = [table.get((y, m), 0) for y, m in zip(months.year, months.month)]
     return pd.Series(counts, index=months, name="spring_festival_days")
+
+
+@cache
+def _spring_festival_table() -> dict[tuple[int, int], int]:
+    """Holiday days per (year, month), computed once from :data:`SPRING_FESTIVAL`."""
+    table: dict[tuple[int, int], int] = {}
+    for day in SPRING_FESTIVAL.values():
+        eve = day - dt.timedelta(days=1)
+        for offset in range(SPRING_FESTIVAL_HOLIDAY_DAYS):
+            date = eve + dt.timedelta(days=offset)
+            table[(date.year, date.month)] = table.get((date.year, date.month), 0) + 1
+    return table

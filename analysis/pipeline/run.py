@@ -1,0 +1,156 @@
+"""The whole evaluation: read and check data, fit every series, pool, write, render."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.data.contract import find_inputs, read_panel, read_plan_dates
+from analysis.pipeline.fit_panel import PanelResults, fit_panel
+from analysis.pipeline.manifest import describe_file, now, write_manifest
+from analysis.pipeline.national import national_effects
+from analysis.pipeline.recovery import coverage_summary, recovery_table
+from analysis.pipeline.render import NotebookJob, render_notebooks
+from analysis.pipeline.settings import EvaluationSettings
+from analysis.registry import timeline
+
+
+@dataclass
+class RunSummary:
+    """What a run produced and how long each stage took (seconds)."""
+
+    out_dir: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    n_series: int = 0
+    failures: pd.DataFrame | None = None
+    render_status: list[dict] = field(default_factory=list)
+    coverage: pd.DataFrame | None = None
+
+
+class _Stopwatch:
+    def __init__(self, timings: dict[str, float], echo) -> None:
+        self.timings, self.echo = timings, echo
+
+    def __call__(self, stage: str):
+        watch = self
+
+        class _Stage:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                watch.timings[stage] = round(time.perf_counter() - self.start, 3)
+                if exc[0] is None:
+                    watch.echo(f"{stage:>8}: {watch.timings[stage]:.1f} s")
+
+        return _Stage()
+
+
+def write_tables(results: PanelResults, national: pd.DataFrame, tables: Path) -> list[Path]:
+    tables.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in (("effects", results.effects), ("diagnostics", results.diagnostics),
+                        ("failures", results.failures), ("national_effects", national)):
+        path = tables / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written.append(path)
+    predictions = results.predictions
+    predictions.to_parquet(tables / "predictions.parquet", index=False)
+    predictions.to_csv(tables / "predictions.csv", index=False)
+    return written + [tables / "predictions.parquet", tables / "predictions.csv"]
+
+
+def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | Path | None = None,
+                   settings: EvaluationSettings | None = None, workers: int = 1, tables_only: bool = False,
+                   lang: str = "zh", progress: bool = False, echo=print) -> RunSummary:
+    """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
+
+    Parameters
+    ----------
+    data : path
+        A panel file, or a directory with ``panel.csv`` (and optionally ``plan_dates.csv``
+        and, for synthetic data, ``truth.csv``).
+    out_dir : path
+        Where ``tables/``, ``notebooks/``, ``provinces/``, ``index.html`` and
+        ``manifest.json`` are written.
+    plan_dates : path, optional
+        Province start months; overrides a ``plan_dates.csv`` found beside the panel.
+        Provinces not listed start in 2023-06 (the national implementation start).
+    workers : int
+        Processes for fitting and rendering (capped at the core count).
+    tables_only : bool
+        Stop after the tables and manifest (no notebooks).
+    lang : {"zh", "en"}
+        Language of the rendered notebooks and index.
+    """
+    settings = settings or EvaluationSettings()
+    if lang not in ("zh", "en"):
+        raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(out)
+    stage = _Stopwatch(summary.timings, echo)
+    started = now()
+    with stage("read"):
+        panel_path, found_plan = find_inputs(data)
+        plan_path = Path(plan_dates) if plan_dates is not None else found_plan
+        panel = read_panel(panel_path)
+        starts = read_plan_dates(plan_path, sorted(panel["province"].unique()),
+                                 default=timeline.IMPLEMENTATION_START)
+    with stage("fit"):
+        results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress)
+    summary.n_series = results.diagnostics.shape[0] + results.failures.shape[0]
+    summary.failures = results.failures
+    with stage("pool"):
+        national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
+                                    level=settings.level)
+    with stage("write"):
+        written = write_tables(results, national, out / "tables")
+        truth_path = panel_path.parent / "truth.csv"
+        if truth_path.is_file():
+            recovery = recovery_table(results.effects, pd.read_csv(truth_path, dtype={"province": str}))
+            summary.coverage = coverage_summary(recovery)
+            recovery.to_csv(out / "tables" / "recovery.csv", index=False)
+            summary.coverage.to_csv(out / "tables" / "recovery_summary.csv", index=False)
+            written += [out / "tables" / "recovery.csv", out / "tables" / "recovery_summary.csv"]
+    inputs = [describe_file(panel_path, role="panel", rows=len(panel))]
+    if plan_path is not None:
+        inputs.append(describe_file(Path(plan_path), role="plan_dates"))
+    manifest = {
+        "inputs": inputs,
+        "parameters": {**settings.as_dict(), "lang": lang, "workers": workers,
+                       "plan_start_default": str(timeline.IMPLEMENTATION_START)},
+        "started": started,
+        "counts": {"series": summary.n_series, "fitted": int(results.diagnostics.shape[0]),
+                   "failures": int(results.failures.shape[0]), "provinces": int(panel["province"].nunique())},
+        "outputs": [{"path": str(p.relative_to(out))} for p in written],
+    }
+    write_manifest(out / "manifest.json", {**manifest, "timings_seconds": summary.timings})
+    if not tables_only:
+        with stage("render"):
+            provinces = sorted(results.diagnostics["province"].unique()) if not results.diagnostics.empty else []
+            jobs = [NotebookJob("national", {"run_dir": str(out), "lang": lang}, "notebooks/national.ipynb",
+                                "national.html", "national")]
+            jobs += [NotebookJob("province", {"run_dir": str(out), "province": code, "lang": lang},
+                                 f"notebooks/province_{code}.ipynb", f"provinces/{code}.html", code)
+                     for code in provinces]
+            summary.render_status = render_notebooks(jobs, run_dir=out, workers=workers, progress=progress)
+            from analysis.report.site import write_index
+
+            ok = {status["label"] for status in summary.render_status if status["ok"]}
+            pages = [{"kind": job.template, "province": job.parameters.get("province"), "html": job.html,
+                      "ipynb": job.ipynb} for job in jobs if job.label in ok]
+            write_index(out, pages=pages, lang=lang)
+        failed = [s for s in summary.render_status if not s["ok"]]
+        manifest["render_failures"] = failed
+    manifest["finished"] = now()
+    write_manifest(out / "manifest.json", {**manifest, "timings_seconds": summary.timings})
+    return summary
+
+
+def read_manifest(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "manifest.json").read_text(encoding="utf-8"))
