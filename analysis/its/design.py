@@ -116,7 +116,7 @@ class ITSDesign:
         cols: dict[str, np.ndarray] = {"const": np.ones(len(months)), "time": rel}
         cols["level_change"] = post
         if self.slope_change:
-            cols["slope_change"] = post * (rel + self.first_post_time)
+            cols["slope_change"] = np.where(post > 0, rel + self.first_post_time, 0.0)
         moy = np.asarray(months.month)
         if self.seasonality == "month":
             for m in range(2, 13):

@@ -46,8 +46,8 @@ class SegmentedRegression:
     >>> X = design.matrix(months)
     >>> y = 10 + 0.1 * X["time"] - 2 * X["level_change"] + rng.normal(0, 0.5, 60)
     >>> res = SegmentedRegression(y, months=months, design=design).fit(cov_type="model")
-    >>> round(float(res.params["level_change"]), 1)
-    -2.1
+    >>> bool(abs(res.params["level_change"] - (-2)) < 0.6)  # true level change -2
+    True
     """
 
     def __init__(
