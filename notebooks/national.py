@@ -1,0 +1,63 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# National summary of the interrupted time-series evaluation (全国汇总报告): provincial
+# effects pooled by random-effects meta-analysis. The pipeline executes this notebook with
+# papermill; every number shown is read from the run's tables, none is computed here.
+
+# %% tags=["parameters"]
+run_dir = "reports"
+lang = "zh"
+
+# %%
+# %matplotlib inline
+from IPython.display import HTML, display
+
+from analysis.report import figures, site, tables
+from analysis.report.fonts import use_cjk_font
+
+use_cjk_font()
+run = tables.load_run(run_dir)
+display(HTML(site.national_intro_html(run, lang=lang)))
+
+# %%
+display(HTML(site.heading_html(site.text("overview", lang))))
+if len(run.national):
+    figures.show(figures.national_overview(run.national, lang=lang, month=tables.evaluation_month(run)))
+
+# %%
+display(HTML(site.heading_html(site.text("national_effects", lang))))
+display(HTML(site.table_html(tables.national_table(run, lang=lang))))
+
+# %%
+display(HTML(site.heading_html(site.text("provinces", lang))))
+display(HTML(site.table_html(tables.province_summary_table(run, lang=lang))))
+
+# %%
+display(HTML(site.heading_html(site.text("forests", lang))))
+for number in sorted(set(run.effects.loc[run.effects["measure"] == "effect_end_relative", "indicator"])):
+    figures.show(figures.indicator_forest(run.effects, run.national, indicator=number, lang=lang))
+
+# %%
+display(HTML(site.heading_html(site.text("diagnostics", lang))))
+display(HTML(site.table_html(tables.diagnostics_overview(run, lang=lang))))
+
+# %%
+display(HTML(site.heading_html(site.text("failures", lang))))
+failures = tables.failures_table(run, lang=lang)
+display(HTML(site.table_html(failures) if len(failures) else site.note_html(site.text("no_failures", lang))))
+
+# %%
+display(HTML(site.heading_html(site.text("provenance", lang))))
+display(HTML(site.provenance_html(run.manifest, lang=lang)))

@@ -1,0 +1,73 @@
+"""End to end: synthetic data -> fit -> pool -> tables -> notebooks -> HTML, on a small set."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from analysis.data.contract import sha256
+from analysis.data.synthetic import generate, write
+from analysis.pipeline.render import NotebookJob, NotebookParameterError, check_parameters, prepare_template
+from analysis.pipeline.run import run_evaluation
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    data = base / "data"
+    write(generate(11, provinces=["340000", "540000"], indicators=[9, 12, 32, 34]), data)
+    out = base / "reports"
+    summary = run_evaluation(data, out, workers=2, lang="zh", echo=lambda *_: None)
+    return data, out, summary
+
+
+def test_every_stage_writes_its_output(run):
+    data, out, summary = run
+    assert all(s["ok"] for s in summary.render_status), summary.render_status
+    for path in ("index.html", "national.html", "provinces/340000.html", "provinces/540000.html",
+                 "notebooks/province_340000.ipynb", "notebooks/national.ipynb", "tables/effects.csv",
+                 "tables/predictions.csv", "tables/diagnostics.csv", "tables/national_effects.csv",
+                 "tables/failures.csv", "tables/recovery_summary.csv", "manifest.json"):
+        assert (out / path).is_file(), path
+    assert set(summary.timings) == {"read", "fit", "pool", "write", "render"}
+
+
+def test_effects_table_has_the_documented_columns_and_measures(run):
+    _, out, _ = run
+    effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
+    assert {"province", "indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "scale"} <= set(effects.columns)
+    assert set(effects["measure"]) == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative",
+                                       "effect_cumulative"}
+    assert len(effects.groupby(["province", "indicator"])) == 8
+    assert (effects["ci_low"] <= effects["estimate"]).all() and (effects["estimate"] <= effects["ci_high"]).all()
+
+
+def test_manifest_traces_inputs_parameters_versions_and_revision(run):
+    data, out, _ = run
+    manifest = json.loads((out / "manifest.json").read_text())
+    panel = next(i for i in manifest["inputs"] if i["role"] == "panel")
+    assert panel["sha256"] == sha256(data / "panel.csv") and panel["rows"] == 2 * 4 * 84
+    assert manifest["parameters"]["lang"] == "zh" and manifest["parameters"]["evaluation_month"] == "2025-09"
+    assert manifest["dependencies"]["statsmodels"] != "not installed"
+    assert "commit" in manifest["code_revision"] and manifest["finished"] >= manifest["started"]
+    assert manifest["counts"] == {"series": 8, "fitted": 8, "failures": 0, "provinces": 2}
+
+
+def test_index_links_every_page_and_pages_show_chinese_figures(run):
+    _, out, _ = run
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for href in ("national.html", "provinces/340000.html", "provinces/540000.html", "notebooks/province_340000.ipynb"):
+        assert href in index
+    page = (out / "provinces" / "340000.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64" in page and "安徽" in page
+    assert "Traceback" not in page
+
+
+def test_a_misspelled_notebook_parameter_is_an_error(tmp_path):
+    template = prepare_template("province", tmp_path)
+    check_parameters(template, {"run_dir": "x", "province": "340000", "lang": "zh"})
+    with pytest.raises(NotebookParameterError, match=r"unknown parameter\(s\) \['provnce'\]"):
+        check_parameters(template, {"run_dir": "x", "provnce": "340000"})
+    assert NotebookJob("province", {}, "a", "b", "c").template == "province"
