@@ -10,20 +10,16 @@ import time
 
 import pandas as pd
 
+from analysis.data.contract import validate_panel
 from analysis.data.synthetic import generate
 from analysis.its import SegmentedRegression
 from analysis.pipeline.fit_panel import fit_panel
 from analysis.pipeline.settings import EvaluationSettings
-from analysis.registry import get_indicator
 
 
 def canonical(panel: pd.DataFrame) -> pd.DataFrame:
-    out = panel.copy()
-    out["month"] = pd.PeriodIndex(out["month"], freq="M")
-    out["measure"] = [get_indicator(i).measure for i in out["indicator"]]
-    for col in ("numerator", "denominator"):
-        out[col] = out[col].astype("float64")
-    return out
+    """The generator's panel checked and canonicalised as a file would be."""
+    return validate_panel(panel, source="synthetic panel")
 
 
 def timed(func, *args, **kwargs) -> float:

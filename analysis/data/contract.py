@@ -108,8 +108,24 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     2 denominator not-a-number
     """
     path = Path(path)
-    file = str(path)
-    frame = _read_table(path)
+    return validate_panel(_read_table(path), source=str(path))
+
+
+def validate_panel(frame: pd.DataFrame, *, source: str = "<data frame>") -> pd.DataFrame:
+    """Check a panel already in memory and return it in canonical form (see :func:`read_panel`).
+
+    Values are checked as text, exactly as if read from a file; ``source`` names the data
+    in problem reports, and row numbers count a header line (row 2 is the first record).
+
+    Examples
+    --------
+    >>> from analysis.data.synthetic import generate
+    >>> panel = validate_panel(generate(1, provinces=["340000"], indicators=[32]).panel)
+    >>> panel.loc[0, "province"], int(panel.loc[0, "indicator"]), panel.loc[0, "measure"], len(panel)
+    ('340000', 32, 'proportion', 84)
+    """
+    file = source
+    frame = frame.reset_index(drop=True).astype("string")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     problems: list[Problem] = []
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

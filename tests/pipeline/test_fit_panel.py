@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.data.contract import validate_panel
 from analysis.data.synthetic import generate
 from analysis.pipeline.fit_panel import EFFECT_COLUMNS, fit_panel
 from analysis.pipeline.national import national_effects, pooling_inputs
@@ -9,14 +10,8 @@ from analysis.pipeline.settings import EvaluationSettings
 
 
 def canonical(panel: pd.DataFrame) -> pd.DataFrame:
-    from analysis.registry import get_indicator
-
-    out = panel.copy()
-    out["month"] = pd.PeriodIndex(out["month"], freq="M")
-    out["measure"] = [get_indicator(i).measure for i in out["indicator"]]
-    for col in ("numerator", "denominator"):
-        out[col] = out[col].astype("float64")
-    return out
+    """The generator's panel checked and canonicalised as a file would be."""
+    return validate_panel(panel, source="synthetic panel")
 
 
 @pytest.fixture(scope="module")
