@@ -29,9 +29,12 @@ class FitContext:
     resid : ndarray (n,)
         Working residuals on the link scale, ``(y - mu) / (dmu/deta)``.
     time : ndarray (n,)
-        Month ordinal of each row, so that lags across excluded months are right.
+        Time ordinal of each row, so that lags across excluded periods are right.
     sampling : bool
         Whether ``1 / weights`` is a known sampling variance (count families).
+    series : ndarray (n,), optional
+        Series code of each row when several series are stacked (controlled ITS); errors
+        are correlated only within a series. Rows of a series are in time order.
     """
 
     X: np.ndarray
@@ -39,6 +42,16 @@ class FitContext:
     resid: np.ndarray
     time: np.ndarray
     sampling: bool
+    series: np.ndarray | None = None
+
+    def series_codes(self) -> np.ndarray:
+        return np.zeros(self.nobs, dtype=int) if self.series is None else np.asarray(self.series)
+
+    def lags(self) -> np.ndarray:
+        """|t_i - t_j| within a series, -1 between series."""
+        codes = self.series_codes()
+        lag = np.abs(self.time[:, None] - self.time[None, :])
+        return np.where(codes[:, None] == codes[None, :], lag, -1)
 
     @property
     def nobs(self) -> int:
@@ -111,8 +124,10 @@ class NeweyWest:
     def estimate(self, context: FitContext) -> CovarianceEstimate:
         lags = newey_west_lags(context.nobs) if self.lags is None else self.lags
         scores = context.X * (context.weights * context.resid)[:, None]
-        # statsmodels' S_hac_simple is the Bartlett-weighted sum of score autocovariances.
-        meat = S_hac_simple(scores, nlags=lags)
+        # statsmodels' S_hac_simple is the Bartlett-weighted sum of score autocovariances;
+        # stacked series contribute their own sums, as Stata's newey does for panel data.
+        codes = context.series_codes()
+        meat = sum(S_hac_simple(scores[codes == c], nlags=lags) for c in np.unique(codes))
         bread = context.bread()
         cov = bread @ meat @ bread
         if self.small_sample:
@@ -155,14 +170,15 @@ class LatentAR1:
         XtW = X.T * w
         M = np.eye(n) - X @ bread @ XtW  # e = M (u + sampling error) to first order
         s = 1.0 / w if context.sampling else np.zeros(n)
-        lag = np.abs(context.time[:, None] - context.time[None, :])
+        lag = context.lags()
+        same = lag >= 0
         max_lag = int(lag.max())
 
         def moment(A: np.ndarray) -> tuple[float, np.ndarray, float]:
             B = M.T @ A @ M
-            # tr(B R(phi)) = sum_k phi^k b_k with b_k the sum of B over pairs k months apart,
+            # tr(B R(phi)) = sum_k phi^k b_k with b_k the sum of B over pairs k periods apart,
             # so each trial value of phi costs a polynomial evaluation, not a matrix product.
-            by_lag = np.bincount(lag.ravel(), weights=B.ravel(), minlength=max_lag + 1)
+            by_lag = np.bincount(lag[same], weights=B[same], minlength=max_lag + 1)
             return float(e @ A @ e), by_lag, float(np.sum(np.diag(B) * s))
 
         # Weights for the quadratic forms: inverse total variance, from a first pass with phi = 0.
@@ -194,7 +210,7 @@ class LatentAR1:
             else:
                 phi = float(grid[np.argmin(np.abs(values))])
             sig2 = max(0.0, sigma2(phi))
-        sigma = np.diag(s) + sig2 * phi ** lag.astype(float)
+        sigma = np.diag(s) + sig2 * np.where(same, phi ** np.maximum(lag, 0).astype(float), 0.0)
         cov = bread @ (XtW @ sigma @ XtW.T) @ bread
         return CovarianceEstimate(cov, float(context.df_resid), self.name, {"phi": phi, "sigma2": sig2})
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis.its import effects
 from analysis.its.effects import Contrast
+from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly
 
 if TYPE_CHECKING:
     from analysis.its.design import ITSDesign
@@ -32,15 +33,25 @@ class ITSResults:
     cov_details: dict[str, float]
     family: "Family"
     design: "ITSDesign"
-    months: pd.PeriodIndex
+    time: pd.Index
     fit_mask: np.ndarray
     outcome: np.ndarray
     size: np.ndarray | None
+    group: np.ndarray | None
     n_pre: int
     n_post: int
     converged: bool
     pearson_dispersion: float
     residuals: pd.Series = field(repr=False)
+
+    @property
+    def months(self) -> pd.Index:
+        """Alias of ``time`` for monthly series."""
+        return self.time
+
+    @property
+    def controlled(self) -> bool:
+        return self.group is not None
 
     # -- coefficients -------------------------------------------------------------
     @property
@@ -60,9 +71,14 @@ class ITSResults:
         return effects.contrasts_frame([self.coefficient(n, level=level) for n in self.params.index])
 
     # -- predictions --------------------------------------------------------------
-    def _rows(self, months: pd.PeriodIndex) -> tuple[np.ndarray, np.ndarray]:
-        shocks = [pd.Period(c.removeprefix("shock_"), "M") for c in self.params.index if c.startswith("shock_")]
-        X = self.design.matrix(months, shock_columns=shocks)
+    def _rows(self, time: pd.Index, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Design rows with and without the intervention for ``time`` (the treated series
+        in a controlled design unless ``group`` says otherwise)."""
+        time = as_time_index(time)
+        shocks = [as_ordinal(c.removeprefix("shock_"), time) for c in self.params.index if c.startswith("shock_")]
+        if self.controlled and group is None:
+            group = np.ones(len(time))
+        X = self.design.matrix(time, shock_columns=shocks, group=group)
         X = X.reindex(columns=self.params.index, fill_value=0.0)
         return X.to_numpy(), self.design.counterfactual(X).to_numpy()
 
@@ -72,14 +88,14 @@ class ITSResults:
         grad = (self.family.inverse_derivative(eta) * unit_scale)[:, None] * rows
         return mean, grad
 
-    def effect_at(self, month: str | pd.Period, *, unit_scale: float = 1.0, level: float = 0.95) -> tuple[Contrast, Contrast]:
-        """Absolute and relative effect of the intervention in ``month``.
+    def effect_at(self, when: TimeLike, *, unit_scale: float = 1.0, level: float = 0.95) -> tuple[Contrast, Contrast]:
+        """Absolute and relative effect of the intervention at time ``when``.
 
         The modelled expected value with the intervention against the counterfactual
-        (the same month and calendar with level and slope change switched off).
+        (the same period and calendar with level and slope changes switched off; in a
+        controlled design, the treated series without its differences from the controls).
         """
-        month = pd.PeriodIndex([pd.Period(str(month), "M")])
-        with_plan, counterfactual = self._rows(month)
+        with_plan, counterfactual = self._rows(self._as_index([when]))
         cov = self.cov.to_numpy()
         m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
         m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
@@ -93,20 +109,22 @@ class ITSResults:
             relative = Contrast("effect_relative", np.nan, np.nan, np.nan, np.nan, np.nan, "ratio - 1")
         return absolute, relative
 
-    def cumulative_effect(self, months: pd.PeriodIndex, *, level: float = 0.95) -> Contrast:
-        """Expected extra events over ``months`` (e.g. negative: deaths averted).
+    def cumulative_effect(self, window: pd.Index | list, *, level: float = 0.95) -> Contrast:
+        """Expected extra events over the periods in ``window`` (negative: events averted).
 
-        Uses the observed denominators of those months, which must be in the data.
-        Only for count families.
+        Uses the observed denominators of those periods (of the treated series), which
+        must be in the data. Only for count families.
         """
         if self.size is None:
             raise ValueError("a cumulative count effect needs a count family with denominators")
-        months = pd.PeriodIndex(months, freq="M")
-        missing = months.difference(self.months)
+        window = self._as_index(window)
+        own = self.time if self.group is None else self.time[self.group == 1]
+        sizes = self.size if self.group is None else self.size[self.group == 1]
+        missing = window.difference(own)
         if len(missing):
-            raise ValueError(f"no denominators for months {list(map(str, missing))}")
-        size = pd.Series(self.size, index=self.months).loc[months].to_numpy()
-        with_plan, counterfactual = self._rows(months)
+            raise ValueError(f"no denominators for {list(map(str, missing))}")
+        size = pd.Series(sizes, index=own).loc[window].to_numpy()
+        with_plan, counterfactual = self._rows(window)
         m1, g1 = self._mean_and_gradient(with_plan, 1.0)
         m0, g0 = self._mean_and_gradient(counterfactual, 1.0)
         value = float(size @ (m1 - m0))
@@ -114,19 +132,21 @@ class ITSResults:
         return effects.linear("effect_cumulative", value, gradient, self.cov.to_numpy(),
                               df=self.df_resid, level=level, scale="count")
 
-    def predictions(self, months: pd.PeriodIndex | None = None, *, unit_scale: float = 1.0,
+    def predictions(self, time: pd.Index | list | None = None, *, unit_scale: float = 1.0,
                     level: float = 0.95) -> pd.DataFrame:
-        """Monthly fitted and counterfactual expected values with confidence bands.
+        """Fitted and counterfactual expected values with confidence bands, per period.
 
         Bands are computed on the link scale and transformed, so they respect the
-        outcome's range. ``observed`` is the data on the display scale (NaN for months
-        outside the data); ``phase`` is pre, washin or post.
+        outcome's range. ``observed`` is the data on the display scale (NaN outside the
+        data); ``phase`` is pre, washin, post or excluded. In a controlled design the rows
+        are the treated series'.
         """
-        months = self.months if months is None else pd.PeriodIndex(months, freq="M")
-        with_plan, counterfactual = self._rows(months)
+        own = self.time if self.group is None else self.time[self.group == 1]
+        time = own if time is None else self._as_index(time)
+        with_plan, counterfactual = self._rows(time)
         beta, cov = self.params.to_numpy(), self.cov.to_numpy()
         crit = effects._critical(self.df_resid, level)
-        out = {"month": months.astype(str)}
+        out: dict[str, object] = {"month" if is_monthly(time) else "time": time.astype(str) if is_monthly(time) else time}
         for name, rows in (("fitted", with_plan), ("counterfactual", counterfactual)):
             eta = rows @ beta
             se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
@@ -134,11 +154,18 @@ class ITSResults:
                 out[name] = self.family.inverse(eta) * unit_scale
                 out[f"{name}_low"] = self.family.inverse(eta - crit * se) * unit_scale
                 out[f"{name}_high"] = self.family.inverse(eta + crit * se) * unit_scale
-        observed = pd.Series(self.observed(unit_scale=unit_scale), index=self.months)
-        out["observed"] = observed.reindex(months).to_numpy()
-        rel = self.design.months_since(months)
-        out["phase"] = np.where(rel < 0, "pre", np.where(rel < self.design.washin, "washin", "post"))
+        observed = self.observed(unit_scale=unit_scale)
+        if self.group is not None:
+            observed = observed[self.group == 1]
+        out["observed"] = pd.Series(observed, index=own).reindex(time).to_numpy()
+        out["phase"] = self.design.phase(time)
         return pd.DataFrame(out)
+
+    def _as_index(self, values: pd.Index | list) -> pd.Index:
+        index = as_time_index(values)
+        if is_monthly(index) != is_monthly(self.time):
+            raise ValueError("use the same kind of time (months or integers) as the data")
+        return index
 
     def observed(self, *, unit_scale: float = 1.0) -> np.ndarray:
         """The data on the display scale (a proportion or rate times ``unit_scale``)."""

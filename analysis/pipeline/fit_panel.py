@@ -46,11 +46,11 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     months = pd.PeriodIndex(series["month"], freq="M")
     design = settings.design(start)
     if family == "gaussian":
-        model = SegmentedRegression(series["value"].to_numpy(float), months=months, design=design)
+        model = SegmentedRegression(series["value"].to_numpy(float), time=months, design=design)
     else:
         size = series["denominator"].to_numpy(float)
         kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-        model = SegmentedRegression(series["numerator"].to_numpy(float), months=months, design=design,
+        model = SegmentedRegression(series["numerator"].to_numpy(float), time=months, design=design,
                                     family=family, **kwargs)
     res = model.fit(cov_type=settings.cov_type)
     level = settings.level

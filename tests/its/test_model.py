@@ -186,3 +186,53 @@ def test_count_models_match_independent_newton_raphson(family):
     np.testing.assert_allclose(res.params.to_numpy(), beta, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(res.cov.to_numpy(), cov, rtol=1e-6)
 
+
+
+def test_controlled_its_differences_equal_separate_fits():
+    """With no shared covariates, the treated-minus-control changes of a stacked OLS fit are
+    exactly the differences of two separate segmented regressions (closed form)."""
+    rng = np.random.default_rng(3)
+    years = np.arange(1970, 2001)
+    design = ITSDesign(interruption=1989)
+    treated = 120 - 1.5 * (years - 1989) - 15 * (years >= 1989) + rng.normal(0, 3, years.size)
+    control = 110 - 1.0 * (years - 1989) - 2 * (years >= 1989) + rng.normal(0, 3, years.size)
+    stacked = SegmentedRegression(np.r_[treated, control], time=np.r_[years, years], design=design,
+                                  group=np.r_[np.ones(years.size), np.zeros(years.size)]).fit(cov_type="model")
+    alone = {name: SegmentedRegression(y, time=years, design=design).fit(cov_type="model").params
+             for name, y in (("treated", treated), ("control", control))}
+    for term in ("level_change", "slope_change"):
+        diff = alone["treated"][term] - alone["control"][term]
+        assert stacked.params[f"group_{term}"] == pytest.approx(diff, rel=1e-9)
+    absolute, _ = stacked.effect_at(2000)
+    k = 2000 - 1989
+    expected = (alone["treated"]["level_change"] - alone["control"]["level_change"]
+                + k * (alone["treated"]["slope_change"] - alone["control"]["slope_change"]))
+    assert absolute.estimate == pytest.approx(expected, rel=1e-9)
+
+
+def test_newey_west_sums_autocovariances_within_each_stacked_series():
+    rng = np.random.default_rng(5)
+    years = np.arange(1970, 2001)
+    design = ITSDesign(interruption=1989)
+    y = rng.normal(0, 1, 2 * years.size)
+    group = np.r_[np.ones(years.size), np.zeros(years.size)]
+    res = SegmentedRegression(y, time=np.r_[years, years], design=design, group=group).fit(cov_type="newey-west", lags=1)
+    X = design.matrix(np.r_[years, years], group=group).to_numpy()
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    u = X * (y - X @ beta)[:, None]
+    meat = np.zeros((X.shape[1],) * 2)
+    for rows in (slice(0, years.size), slice(years.size, None)):
+        s = u[rows]
+        meat += s.T @ s + 0.5 * (s[1:].T @ s[:-1] + s[:-1].T @ s[1:])
+    bread = np.linalg.inv(X.T @ X)
+    np.testing.assert_allclose(res.cov.to_numpy(), bread @ meat @ bread, rtol=1e-8)
+
+
+def test_short_phases_warn():
+    from analysis.its.model import ShortSeriesWarning
+
+    months = pd.period_range("2022-01", "2023-10", freq="M")
+    design = ITSDesign(interruption="2023-06", seasonality="none", spring_festival=False, shocks=())
+    with pytest.warns(ShortSeriesWarning, match="5 post-interruption"):
+        y = np.random.default_rng(0).normal(size=len(months))
+        SegmentedRegression(y, time=months, design=design).fit(cov_type="model")
