@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,run,pool} ...``."""
+"""Command line: ``python -m analysis {synth,run,fit,pool} ...``."""
 
 from __future__ import annotations
 
@@ -69,6 +69,33 @@ def _pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit(args: argparse.Namespace) -> int:
+    from analysis.its.command import CommandError, FitOptions, fit_file, parse_interventions
+
+    try:
+        frame = pd.read_csv(args.file, encoding="utf-8-sig")
+        options = FitOptions(
+            outcome=args.outcome, interventions=parse_interventions(args.intervention), time=args.time,
+            family=args.family, offset=args.offset, trials=args.trials, errors=args.errors, lags=args.lags, stata_newey=args.stata_newey,
+            seasonality=args.seasonality, slope_change=not args.no_slope_change,
+            first_post_time=args.first_post_time, lagged_residual=args.lagged_residual,
+            exclude=tuple(args.exclude or ()), group=args.group, treated=args.treated, design=args.design,
+        )
+        records = fit_file(frame, options, by=args.by, source=str(args.file))
+    except (CommandError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for rec in records:
+        if args.json:
+            print(json.dumps(rec, ensure_ascii=False, default=float))
+            continue
+        head = {k: v for k, v in rec.items() if k != "terms"}
+        print(", ".join(f"{k}={v}" for k, v in head.items()))
+        if "terms" in rec:
+            print(pd.DataFrame(rec["terms"]).to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    return 1 if any("error" in rec for rec in records) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cov-type", default="latent-ar1", choices=["latent-ar1", "newey-west", "quasi", "model"])
     run.add_argument("--seasonality", default="month", help="none, month or fourier:K")
     run.set_defaults(func=_run)
+
+    fit = sub.add_parser("fit", help="fit one interrupted time-series model to a table")
+    fit.add_argument("file", type=Path)
+    fit.add_argument("--outcome", required=True)
+    fit.add_argument("--time", default=None, help="time column: integers or months (default: 'time')")
+    fit.add_argument("--intervention", action="append", required=True,
+                     help="first post-interruption time (repeat for several interruptions)")
+    fit.add_argument("--family", default=None,
+                     choices=["gaussian", "poisson", "quasipoisson", "negbin", "binomial", "quasibinomial"])
+    fit.add_argument("--offset", default=None, help="denominator column used as a log offset (rates)")
+    fit.add_argument("--trials", default=None, help="binomial denominator column (proportions)")
+    fit.add_argument("--errors", default=None,
+                     choices=["independent", "ols", "newey-west", "latent-ar1", "prais-winsten", "reml-ar1", "arima"])
+    fit.add_argument("--lags", type=int, default=None, help="Newey-West lag (default: floor(4 (n/100)^(2/9)))")
+    fit.add_argument("--stata-newey", action="store_true", help="scale Newey-West by n/(n-k) as Stata's newey")
+    fit.add_argument("--seasonality", default="none", help="none, month or fourier:K")
+    fit.add_argument("--no-slope-change", action="store_true")
+    fit.add_argument("--first-post-time", type=int, choices=[0, 1], default=0)
+    fit.add_argument("--lagged-residual", action="store_true")
+    fit.add_argument("--exclude", nargs="+", default=None, help="time values left out of the fit")
+    fit.add_argument("--group", default=None, help="unit column for a controlled ITS")
+    fit.add_argument("--treated", default=None, help="the treated unit's value of --group")
+    fit.add_argument("--design", choices=["segmented", "forecast"], default="segmented")
+    fit.add_argument("--by", default=None, help="fit each group of this column separately")
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(func=_fit)
 
     pool = sub.add_parser("pool", help="random-effects meta-analysis of one estimate per row")
     pool.add_argument("file", type=Path)
