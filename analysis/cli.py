@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--errors", default=None,
                      choices=["independent", "ols", "newey-west", "latent-ar1", "prais-winsten", "reml-ar1", "arima"])
     fit.add_argument("--lags", type=int, default=None, help="Newey-West lag (default: floor(4 (n/100)^(2/9)))")
-    fit.add_argument("--stata-newey", action="store_true", help="scale Newey-West by n/(n-k) as Stata's newey")
+    fit.add_argument("--stata-newey", action="store_true", help="Newey-West as Stata's newey/itsa: n/(n-k) scaling; stacked series as one sequence")
     fit.add_argument("--seasonality", default="none", help="none, month or fourier:K")
     fit.add_argument("--no-slope-change", action="store_true")
     fit.add_argument("--first-post-time", type=int, choices=[0, 1], default=0)

@@ -126,21 +126,29 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
         groups = _column(frame, options.group, "--group", source).astype(str)
         if str(options.treated) not in set(groups):
             raise CommandError(f"{source}: --treated {options.treated!r} is not a value of column {options.group!r}")
-        order = np.lexsort((np.arange(len(frame)), groups.to_numpy() != str(options.treated)))
-        frame, time, y, groups = frame.iloc[order], time.iloc[order], y.iloc[order], groups.iloc[order]
-        kwargs = {k: v[order] for k, v in kwargs.items()}
+        # Rows stay in file order (the order Stata's newey, force sees for itsa's model).
         kwargs["group"] = (groups == str(options.treated)).to_numpy(float)
         kwargs["series"] = groups.to_numpy()
-    model = SegmentedRegression(y.to_numpy(float), time=time.to_numpy(), design=design, family=base_family, **kwargs)
+    if family == "negbin" and "exposure" not in kwargs:
+        kwargs["exposure"] = np.ones(len(y))  # counts without a denominator: offset log(1) = 0
+    if options.design == "forecast":
+        return [forecast_record(y, time, options, family=family, base_family=base_family, errors=errors,
+                                kwargs=kwargs)]
+    model = SegmentedRegression(y.to_numpy(float), time=time.to_numpy(), design=design, family=family, **kwargs)
     if errors == "newey-west":
-        cov_type, config = "newey-west", {"lags": options.lags, "small_sample": options.stata_newey}
+        # --stata-newey reproduces Stata (newey's n/(n-k) scaling; itsa's multiple-group
+        # model runs newey with force, the stacked rows as one sequence).
+        results = model.fit(cov_type="newey-west", lags=options.lags, small_sample=options.stata_newey,
+                            across_series=options.stata_newey, lagged_residual=options.lagged_residual)
     elif errors in COVARIANCE_ERRORS:
-        cov_type, config = COVARIANCE_ERRORS[errors], {}
+        results = model.fit(cov_type=COVARIANCE_ERRORS[errors], lagged_residual=options.lagged_residual)
     elif errors in ("independent", "ols"):
-        cov_type, config = ("quasi" if family in QUASI else "model"), {}
+        results = model.fit(cov_type="quasi" if family in QUASI else "model", lagged_residual=options.lagged_residual)
     else:
-        raise CommandError(f"--errors {errors} is not available in this version")
-    results = model.fit(cov_type=cov_type, **config)
+        if options.lagged_residual:
+            raise CommandError(f"--lagged-residual does not combine with --errors {errors}")
+        method = {"reml-ar1": "reml-ar"}.get(errors, errors)
+        results = model.fit(errors=method)
     return [record(results, family=family, errors=errors, level=options.level)]
 
 
@@ -160,6 +168,33 @@ def record(results, *, family: str, errors: str, level: float = 0.95) -> dict:
     if family != "gaussian" or errors in ("independent", "ols"):
         out["dispersion"] = results.pearson_dispersion
     return out
+
+
+def forecast_record(y: pd.Series, time: pd.Series, options: FitOptions, *, family: str, base_family: str,
+                    errors: str, kwargs: dict) -> dict:
+    """The counterfactual-forecast design: fit on the pre-period, forecast the post-period;
+    terms are the mean, cumulative and relative mean effect over the post-period."""
+    from analysis.its.forecast import ForecastITS
+
+    if len(options.interventions) != 1:
+        raise CommandError("--design forecast takes exactly one --intervention")
+    if options.group is not None:
+        raise CommandError("--design forecast does not take --group")
+    cov = {"independent": None, "ols": None}.get(errors, errors)
+    if cov not in (None, "newey-west", "latent-ar1"):
+        raise CommandError(f"--design forecast supports --errors independent, newey-west or latent-ar1, not {errors}")
+    model = ForecastITS(y.to_numpy(float), time=time.to_numpy(), interruption=_interruption(options.interventions[0]),
+                        family=family, seasonality=options.seasonality,
+                        period=None if options.seasonality == "none" else 12, spring_festival=False, shocks=(),
+                        **{k: v for k, v in kwargs.items() if k in ("trials", "exposure")})
+    res = model.fit(cov_type=cov, level=options.level)
+    terms = []
+    for name, contrast in (("mean_effect", res.average_effect(level=options.level)),
+                           ("cumulative_effect", res.cumulative_effect(level=options.level)),
+                           ("relative_mean_effect", res.average_effect(relative=True, level=options.level))):
+        terms.append({"term": name, "estimate": contrast.estimate, "se": contrast.se, "ci_low": contrast.ci_low,
+                      "ci_high": contrast.ci_high, "p_value": contrast.p_value})
+    return {"n_obs": int(len(y)), "family": family, "errors": errors, "design": "forecast", "terms": terms}
 
 
 def fit_file(frame: pd.DataFrame, options: FitOptions, *, by: str | None = None, source: str = "<table>") -> list[dict]:

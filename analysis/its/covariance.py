@@ -8,7 +8,7 @@ working residuals on the link scale and the month of each row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping, Protocol
+from typing import Callable, ClassVar, Mapping, Protocol
 
 import numpy as np
 from scipy import optimize
@@ -74,6 +74,9 @@ class CovarianceEstimate:
     df: float
     name: str
     details: Mapping[str, float] = field(default_factory=dict)
+    #: Degrees of freedom for a contrast with this gradient, when they depend on it
+    #: (Satterthwaite); otherwise every contrast uses ``df``.
+    df_function: Callable[[np.ndarray], float] | None = None
 
 
 class CovarianceEstimator(Protocol):
@@ -115,10 +118,15 @@ class NeweyWest:
     """Newey-West (Bartlett-kernel HAC) sandwich on the estimating-equation scores.
 
     ``small_sample=True`` multiplies by ``n / (n - p)`` as Stata's ``newey`` does.
+    Stacked series (controlled ITS) contribute their own autocovariance sums;
+    ``across_series=True`` instead treats the stacked rows as one sequence, as Stata's
+    ``itsa`` does for its multiple-group model (``newey, force``), so that its published
+    results can be reproduced.
     """
 
     lags: int | None = None
     small_sample: bool = False
+    across_series: bool = False
     name: ClassVar[str] = "newey-west"
 
     def estimate(self, context: FitContext) -> CovarianceEstimate:
@@ -126,7 +134,7 @@ class NeweyWest:
         scores = context.X * (context.weights * context.resid)[:, None]
         # statsmodels' S_hac_simple is the Bartlett-weighted sum of score autocovariances;
         # stacked series contribute their own sums, as Stata's newey does for panel data.
-        codes = context.series_codes()
+        codes = np.zeros(context.nobs, dtype=int) if self.across_series else context.series_codes()
         meat = sum(S_hac_simple(scores[codes == c], nlags=lags) for c in np.unique(codes))
         bread = context.bread()
         cov = bread @ meat @ bread
@@ -212,7 +220,54 @@ class LatentAR1:
             sig2 = max(0.0, sigma2(phi))
         sigma = np.diag(s) + sig2 * np.where(same, phi ** np.maximum(lag, 0).astype(float), 0.0)
         cov = bread @ (XtW @ sigma @ XtW.T) @ bread
-        return CovarianceEstimate(cov, float(context.df_resid), self.name, {"phi": phi, "sigma2": sig2})
+        df_function = None
+        if sig2 > 0:
+            df_function = self._satterthwaite(
+                M=M, sigma=sigma, A=(np.diag(omega), adjacent), b=(b0, b1), phi=phi, sig2=sig2, s=s,
+                lag=lag, same=same, powers=powers, weighted_design=XtW.T @ bread, df_resid=context.df_resid)
+        return CovarianceEstimate(cov, float(context.df_resid), self.name, {"phi": phi, "sigma2": sig2},
+                                  df_function)
+
+    def _satterthwaite(self, *, M, sigma, A, b, phi, sig2, s, lag, same, powers, weighted_design, df_resid):
+        """Satterthwaite degrees of freedom for a contrast ``g'beta``.
+
+        The variance ``V = g'Cov g`` depends on (sigma2, phi), which are estimated from two
+        quadratic forms of the residuals. Their sampling covariance (Gaussian quadratic
+        forms: ``2 tr(A_i S_e A_j S_e)``) is carried to (sigma2, phi) and then to ``V`` by
+        the delta method; ``df = 2 V^2 / Var(V)``. Ignoring the uncertainty in phi makes
+        intervals too narrow in short, autocorrelated series.
+        """
+        resid_cov = M @ sigma @ M.T
+        P = [a @ resid_cov for a in A]
+        cov_q = 2 * np.array([[np.sum(P[i] * P[j].T) for j in range(2)] for i in range(2)])
+        dpow = np.zeros(len(powers))
+        dpow[1:] = powers[1:] * phi ** (powers[1:] - 1)
+        t = [float(bk @ phi**powers) for bk in b]
+        dt = [float(bk @ dpow) for bk in b]
+        lo, hi = self.phi_bounds
+        if lo < phi < hi:
+            jac = np.array([[t[0], sig2 * dt[0]], [t[1], sig2 * dt[1]]])
+            try:
+                inv = np.linalg.inv(jac)
+            except np.linalg.LinAlgError:
+                return None
+            cov_theta = inv @ cov_q @ inv.T
+        else:  # phi on a bound is held there: only sigma2 varies
+            cov_theta = np.array([[cov_q[0, 0] / t[0] ** 2, 0.0], [0.0, 0.0]])
+        pairs = lag[same]
+
+        def df(gradient: np.ndarray) -> float:
+            h = weighted_design @ gradient
+            a = np.bincount(pairs, weights=np.outer(h, h)[same], minlength=len(powers))
+            c, dc = float(a @ phi**powers), float(a @ dpow)
+            variance = float(h @ (s * h)) + sig2 * c
+            grad = np.array([c, sig2 * dc])
+            var_v = float(grad @ cov_theta @ grad)
+            if not np.isfinite(var_v) or var_v <= 0:
+                return float(df_resid)
+            return float(min(df_resid, max(1.0, 2 * variance**2 / var_v)))
+
+        return df
 
 
 ESTIMATORS: dict[str, type] = {
@@ -228,7 +283,7 @@ def get_estimator(name: str, **config: object) -> CovarianceEstimator:
     Examples
     --------
     >>> get_estimator("newey-west", lags=3, small_sample=True)
-    NeweyWest(lags=3, small_sample=True)
+    NeweyWest(lags=3, small_sample=True, across_series=False)
     """
     if name == "quasi":
         return ModelBased(scale="pearson")

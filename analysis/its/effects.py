@@ -63,13 +63,15 @@ def ratio_minus_one(measure: str, log_ratio: float, gradient: np.ndarray, cov: n
     ``se`` is the delta-method standard error of the relative effect itself.
     """
     on_log = linear(measure, log_ratio, gradient, cov, df=df, level=level, scale="log")
-    ratio = float(np.exp(log_ratio))
+    with np.errstate(over="ignore"):  # an unbounded upper limit is +inf, not an error
+        ratio = float(np.exp(log_ratio))
+        low, high = float(np.expm1(on_log.ci_low)), float(np.expm1(on_log.ci_high))
     return Contrast(
         measure,
         ratio - 1,
         ratio * on_log.se,
-        float(np.expm1(on_log.ci_low)),
-        float(np.expm1(on_log.ci_high)),
+        low,
+        high,
         on_log.p_value,
         "ratio - 1",
     )

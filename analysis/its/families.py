@@ -1,18 +1,24 @@
 """Outcome families: link functions and the quantities the covariance estimators need.
 
 Fitting uses statsmodels' GLM; this module adds the pieces statsmodels does not expose in
-one place: the inverse link and its derivative for effect contrasts, and each
-observation's sampling information on the linear-predictor scale.
+one place: the inverse link and its derivative for effect contrasts, each observation's
+sampling information on the linear-predictor scale, deviance residuals, and the maximum
+likelihood estimate of the negative binomial shape ``theta`` (as R's ``MASS::theta.ml``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import statsmodels.api as sm
-from scipy.special import expit
+from scipy.special import digamma, expit, gammaln, polygamma, xlogy
+
+
+class ThetaWarning(UserWarning):
+    """The negative binomial shape could not be estimated cleanly (as R's ``theta.ml`` warns)."""
 
 
 @dataclass(frozen=True)
@@ -22,12 +28,20 @@ class Family:
     Attributes
     ----------
     name : str
-        ``gaussian``, ``binomial`` or ``poisson``.
+        The sampling distribution: ``gaussian``, ``binomial``, ``poisson`` or ``negbin``
+        (negative binomial NB2, ``Var(y) = mu + mu^2 / theta``).
     link : str
         Name of the link scale on which level and slope changes are reported.
     has_sampling_variance : bool
-        True for count families, whose binomial or Poisson sampling variance is known
-        given the mean; the covariance estimators then model only the extra variation.
+        True for count families, whose sampling variance is known given the mean (and,
+        for ``negbin``, ``theta``); the covariance estimators then model only the extra
+        variation.
+    quasi : bool
+        Quasi-likelihood version (``quasipoisson``, ``quasibinomial``): the same fit, with
+        the Pearson-scaled covariance and ``t`` intervals by default, as R's ``summary.glm``.
+    theta : float, optional
+        Negative binomial shape. ``None`` in an unfitted ``negbin`` family means "estimate
+        by maximum likelihood"; a fitted model's family carries the estimate.
     """
 
     name: str
@@ -35,9 +49,44 @@ class Family:
     has_sampling_variance: bool
     inverse: Callable[[np.ndarray], np.ndarray]
     inverse_derivative: Callable[[np.ndarray], np.ndarray]
+    quasi: bool = False
+    theta: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.theta is not None and not (np.isfinite(self.theta) and self.theta > 0):
+            raise ValueError(f"theta must be finite and positive, got {self.theta}")
+        if self.theta is not None and self.name != "negbin":
+            raise ValueError("only the negative binomial family has a theta")
+        if self.quasi and self.name not in ("binomial", "poisson"):
+            raise ValueError("quasi-likelihood versions exist for the binomial and Poisson families only")
+
+    @property
+    def label(self) -> str:
+        """The name a user gives: ``quasipoisson`` for the quasi-Poisson family."""
+        return f"quasi{self.name}" if self.quasi else self.name
+
+    @property
+    def default_cov_type(self) -> str:
+        """Covariance estimator used when ``fit`` is not told: Pearson-scaled for quasi
+        families (as R's ``summary`` of a quasi-likelihood fit), latent AR(1) otherwise."""
+        return "quasi" if self.quasi else "latent-ar1"
+
+    def with_theta(self, theta: float) -> "Family":
+        """The negative binomial family with its shape fixed (e.g. at the estimate)."""
+        if self.name != "negbin":
+            raise ValueError(f"the {self.label} family has no theta")
+        return replace(self, theta=float(theta))
+
+    def _theta(self) -> float:
+        if self.theta is None:
+            raise ValueError("the negative binomial theta is not known before the fit; use a fitted "
+                             "model's family (results.family) or negative_binomial(theta=...)")
+        return self.theta
 
     def statsmodels_family(self) -> sm.families.Family:
-        """The matching statsmodels family with its canonical link."""
+        """The matching statsmodels family with its canonical link (log for ``negbin``)."""
+        if self.name == "negbin":
+            return sm.families.NegativeBinomial(alpha=1.0 / self._theta())
         return {
             "gaussian": sm.families.Gaussian,
             "binomial": sm.families.Binomial,
@@ -49,15 +98,97 @@ class Family:
         mean = self.inverse(eta)
         return mean * size if size is not None else mean
 
-    def information(self, eta: np.ndarray, size: np.ndarray | None) -> np.ndarray:
-        """IRLS weight ``(dmu/deta)^2 / Var(y)`` per observation (1 for Gaussian).
-
-        For canonical links this is ``n p (1-p)`` (binomial) and ``mu`` (Poisson); its
-        inverse is the sampling variance of the working response on the link scale.
-        """
+    def mean_derivative(self, eta: np.ndarray, size: np.ndarray | None) -> np.ndarray:
+        """``dmu/deta`` on the data scale (1 for Gaussian)."""
         if self.name == "gaussian":
             return np.ones_like(eta)
         return self.inverse_derivative(eta) * size
+
+    def variance(self, mean: np.ndarray, size: np.ndarray | None) -> np.ndarray:
+        """Sampling variance of a count given its mean (1 for Gaussian: the scale is
+        estimated separately)."""
+        if self.name == "gaussian":
+            return np.ones_like(mean)
+        if self.name == "binomial":
+            return mean * (1 - mean / size)
+        if self.name == "poisson":
+            return mean
+        return mean + mean**2 / self._theta()
+
+    def information(self, eta: np.ndarray, size: np.ndarray | None) -> np.ndarray:
+        """IRLS weight ``(dmu/deta)^2 / Var(y)`` per observation (1 for Gaussian).
+
+        This is ``n p (1-p)`` (binomial), ``mu`` (Poisson) and ``mu / (1 + mu/theta)``
+        (negative binomial with log link); its inverse is the sampling variance of the
+        working response on the link scale.
+        """
+        if self.name == "gaussian":
+            return np.ones_like(eta)
+        if self.name in ("binomial", "poisson"):  # canonical links: the weight is dmu/deta
+            return self.mean_derivative(eta, size)
+        mean = self.mean_counts(eta, size)
+        return mean / (1 + mean / self._theta())
+
+    def deviance_residuals(self, y: np.ndarray, mean: np.ndarray, size: np.ndarray | None) -> np.ndarray:
+        """Signed square roots of the unit deviances, as R's ``residuals(fit, "deviance")``."""
+        y, mean = np.asarray(y, float), np.asarray(mean, float)
+        if self.name == "gaussian":
+            return y - mean
+        if self.name == "poisson":
+            unit = 2 * (xlogy(y, y / mean) - (y - mean))
+        elif self.name == "binomial":
+            unit = 2 * (xlogy(y, y / mean) + xlogy(size - y, (size - y) / (size - mean)))
+        else:
+            theta = self._theta()
+            # log1p keeps the second term accurate when theta is large (the Poisson limit).
+            unit = 2 * (xlogy(y, np.maximum(y, 1) / mean) - (y + theta) * np.log1p((y - mean) / (mean + theta)))
+        return np.sign(y - mean) * np.sqrt(np.maximum(unit, 0.0))
+
+
+def negative_binomial(theta: float | None = None) -> Family:
+    """Negative binomial (NB2) family with log link; ``theta=None`` estimates the shape."""
+    return Family("negbin", "log", True, np.exp, np.exp, theta=None if theta is None else float(theta))
+
+
+def negbin_loglik(y: np.ndarray, mean: np.ndarray, theta: float) -> float:
+    """NB2 log-likelihood, as the ``loglik`` helper of ``MASS::glm.nb``."""
+    return float(np.sum(gammaln(theta + y) - gammaln(theta) - gammaln(y + 1) + theta * np.log(theta)
+                        + xlogy(y, mean + (y == 0)) - (theta + y) * np.log(theta + mean)))
+
+
+def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
+             eps: float = np.finfo(float).eps ** 0.25) -> tuple[float, float]:
+    """Maximum likelihood estimate of the NB2 shape given the means, with its standard error.
+
+    Newton-Raphson on the profile score from the moment start ``n / sum((y/mu - 1)^2)``,
+    step for step as R's ``MASS::theta.ml`` (same start, tolerance and iteration limit), so
+    that the alternating fit of :func:`analysis.its.model` reproduces ``MASS::glm.nb``.
+    Warns (:class:`ThetaWarning`) where R warns.
+    """
+    y, mean = np.asarray(y, float), np.asarray(mean, float)
+
+    def score(th: float) -> float:
+        return float(np.sum(digamma(th + y) - digamma(th) + np.log(th) + 1 - np.log(th + mean)
+                            - (y + th) / (mean + th)))
+
+    def info(th: float) -> float:
+        return float(np.sum(-polygamma(1, th + y) + polygamma(1, th) - 1 / th + 2 / (mean + th)
+                            - (y + th) / (mean + th) ** 2))
+
+    theta = len(y) / float(np.sum((y / mean - 1) ** 2))
+    it, step, information = 0, 1.0, np.nan
+    while (it := it + 1) < limit and abs(step) > eps:
+        theta = abs(theta)
+        information = info(theta)
+        step = score(theta) / information
+        theta += step
+    if theta < 0:
+        theta = 0.0
+        warnings.warn("theta.ml: estimate truncated at zero", ThetaWarning, stacklevel=2)
+    if it == limit:
+        warnings.warn("theta.ml: iteration limit reached (the data may show no overdispersion: "
+                      "a Poisson model may fit as well)", ThetaWarning, stacklevel=2)
+    return float(theta), float(np.sqrt(1 / information)) if information > 0 else float("nan")
 
 
 def _expit_derivative(eta: np.ndarray) -> np.ndarray:
@@ -65,16 +196,25 @@ def _expit_derivative(eta: np.ndarray) -> np.ndarray:
     return p * (1 - p)
 
 
+_BINOMIAL = Family("binomial", "logit", True, expit, _expit_derivative)
+_POISSON = Family("poisson", "log", True, np.exp, np.exp)
+
 FAMILIES: dict[str, Family] = {
     "gaussian": Family("gaussian", "identity", False, lambda e: np.asarray(e, float), np.ones_like),
-    "binomial": Family("binomial", "logit", True, expit, _expit_derivative),
-    "poisson": Family("poisson", "log", True, np.exp, np.exp),
+    "binomial": _BINOMIAL,
+    "poisson": _POISSON,
+    "negbin": negative_binomial(),
+    "quasibinomial": replace(_BINOMIAL, quasi=True),
+    "quasipoisson": replace(_POISSON, quasi=True),
 }
 
 
-def get_family(name: str) -> Family:
-    """Look up a family by name (``gaussian``, ``binomial``, ``poisson``)."""
+def get_family(family: str | Family) -> Family:
+    """Look up a family by name (``gaussian``, ``binomial``, ``poisson``, ``negbin``,
+    ``quasibinomial``, ``quasipoisson``); a :class:`Family` is returned as is."""
+    if isinstance(family, Family):
+        return family
     try:
-        return FAMILIES[name]
+        return FAMILIES[family]
     except KeyError:
-        raise ValueError(f"unknown family {name!r}; choose one of {sorted(FAMILIES)}") from None
+        raise ValueError(f"unknown family {family!r}; choose one of {sorted(FAMILIES)}") from None

@@ -12,7 +12,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparatio
 
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, ITSDesign
-from analysis.its.families import get_family
+from analysis.its.families import Family, ThetaWarning, get_family, negbin_loglik, theta_ml
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import as_time_index, ordinals
 
@@ -42,24 +42,39 @@ class DesignData:
     n_post: int
 
 
+@dataclass(frozen=True)
+class _GLMFit:
+    """Coefficients of a converged fit with the family at the fitted ``theta``."""
+
+    params: pd.Series
+    family: Family
+    converged: bool
+    details: dict[str, float]
+
+
 class SegmentedRegression:
     """Interrupted time-series model: a GLM with level and slope change terms.
 
     Parameters
     ----------
     outcome : array-like
-        Event counts (binomial, Poisson) or values (Gaussian), one per row.
+        Event counts (binomial, Poisson, negative binomial) or values (Gaussian), one per row.
     time : array-like
         Time of each row: months (``pandas.Period``, ``YYYY-MM``) or integers. Increasing
         within each series; gaps are allowed and lags are counted in time units.
     design : ITSDesign
         The segmented-regression design.
-    family : {"gaussian", "binomial", "poisson"}
-        Outcome family with its canonical link (identity, logit, log).
+    family : {"gaussian", "binomial", "poisson", "negbin", "quasibinomial", "quasipoisson"} or Family
+        Outcome family with its link (identity, logit, log, log). ``negbin`` is the NB2
+        negative binomial with its shape ``theta`` estimated by maximum likelihood as
+        ``MASS::glm.nb`` does (or fixed: ``families.negative_binomial(theta=...)``). The
+        quasi families fit as binomial / Poisson and default to the Pearson-scaled
+        covariance (``cov_type="quasi"``), as R's ``quasibinomial`` / ``quasipoisson``.
     trials : array-like, optional
         Binomial denominators.
     exposure : array-like, optional
-        Poisson exposure (the log offset), e.g. catheter-days.
+        Poisson or negative binomial exposure (the log offset), e.g. catheter-days or
+        appointments; pass ones for counts modelled without an offset.
     group : array-like, optional
         Controlled ITS: 1 for rows of the treated series, 0 for control rows (stacked).
     series : array-like, optional
@@ -86,7 +101,7 @@ class SegmentedRegression:
         design: ITSDesign,
         time: pd.Index | list | np.ndarray | None = None,
         months: pd.Index | list | None = None,
-        family: str = "gaussian",
+        family: str | Family = "gaussian",
         trials: np.ndarray | pd.Series | None = None,
         exposure: np.ndarray | pd.Series | None = None,
         group: np.ndarray | pd.Series | None = None,
@@ -97,7 +112,10 @@ class SegmentedRegression:
         self.time = as_time_index(time if time is not None else months)
         self.outcome = np.asarray(outcome, dtype=float)
         self.design = design
-        self.family = get_family(family)
+        try:
+            self.family = get_family(family)
+        except ValueError as err:
+            raise ModelError(str(err)) from None
         self.size = self._size(trials, exposure)
         self.group = None if group is None else np.asarray(group, dtype=float)
         labels = series if series is not None else self.group
@@ -114,9 +132,11 @@ class SegmentedRegression:
             if trials is None or exposure is not None:
                 raise ModelError("a binomial model needs trials (the denominator) and no exposure")
             return np.asarray(trials, dtype=float)
-        if name == "poisson":
+        if name in ("poisson", "negbin"):
+            what = "a Poisson" if name == "poisson" else "a negative binomial"
             if exposure is None or trials is not None:
-                raise ModelError("a Poisson model needs an exposure (the denominator) and no trials")
+                raise ModelError(f"{what} model needs an exposure (the denominator, a log offset; "
+                                 "ones for plain counts) and no trials")
             return np.asarray(exposure, dtype=float)
         if trials is not None or exposure is not None:
             raise ModelError("a Gaussian model takes neither trials nor exposure")
@@ -155,38 +175,73 @@ class SegmentedRegression:
         group = None if self.group is None else self.group[fit_mask]
         X = self.design.matrix(time, group=group)
         X = X.loc[:, _estimable_columns(X)]
+        _check_identified(X)
         size = None if self.size is None else self.size[fit_mask]
         return DesignData(X, self.outcome[fit_mask], size, time, self.series[fit_mask], fit_mask, n_pre, n_post)
 
-    def fit(self, *, cov_type: str = "latent-ar1", **cov_config: object) -> ITSResults:
+    def fit(self, *, cov_type: str | None = None, lagged_residual: bool = False, errors: str | None = None,
+            **cov_config: object) -> ITSResults:
         """Fit by maximum likelihood (IRLS) and estimate the covariance.
 
         Parameters
         ----------
-        cov_type : {"latent-ar1", "newey-west", "model", "quasi"}
-            Covariance estimator (see :mod:`analysis.its.covariance`).
+        cov_type : {"latent-ar1", "newey-west", "model", "quasi"}, optional
+            Covariance estimator (see :mod:`analysis.its.covariance`). Default: ``quasi``
+            for the quasi families, ``latent-ar1`` otherwise.
+        lagged_residual : bool
+            Adjust for residual autocorrelation as Bryant et al. (Lancet Infect Dis 2022;
+            R code in github.com/OliviaKBryant/antibiotic_prescribing_covid_ITS,
+            ``ITS_analysis.R``): fit once, take that fit's deviance residuals, add them
+            lagged by one fitted row as the covariate ``lagged_residual`` and refit. The
+            first fitted row of each series has no lag and is left out of the refit (their
+            ``dplyr::lag`` gives NA there and ``glm.nb`` drops it); across an excluded
+            period the lag is the last fitted period's residual, as in their model without
+            April 2020. The covariate is not an intervention term: the counterfactual keeps
+            it, and predictions and effects are evaluated at ``lagged_residual = 0``.
+        errors : {"prais-winsten", "cochrane-orcutt", "reml-ar", "arima"}, optional
+            Gaussian models only: estimate the coefficients by regression with
+            autocorrelated errors instead (see :mod:`analysis.its.autoregressive`); the
+            options go in ``**cov_config`` (e.g. ``order=1``, ``df_method=...``).
         **cov_config
             Options of the estimator, e.g. ``lags=3`` for Newey-West.
+
+        Notes
+        -----
+        For ``negbin`` the estimate of ``theta`` and its standard error are reported in
+        ``cov_details`` (``theta``, ``theta_se``) and carried by ``results.family``; the
+        ``model`` covariance is the GLM covariance at that ``theta`` with dispersion 1,
+        as ``vcov()`` of R's ``glm.nb``.
         """
-        estimator = get_estimator(cov_type, **cov_config)
+        if errors is not None:
+            if cov_type is not None or lagged_residual:
+                raise ModelError("errors= chooses the estimator; it does not combine with cov_type or lagged_residual")
+            from analysis.its.autoregressive import fit_autoregressive
+
+            return fit_autoregressive(self, method=errors, **cov_config)
+        estimator = get_estimator(self.family.default_cov_type if cov_type is None else cov_type, **cov_config)
         data = self.design_data()
-        X, y, size = data.X, data.y, data.size
-        result = self._glm(X, y, size)
-        params = pd.Series(result.params, index=X.columns)
+        fit = self._glm(data)
+        if lagged_residual:
+            first = fit.family
+            eta = data.X.to_numpy() @ fit.params.to_numpy()
+            residuals = first.deviance_residuals(data.y, first.mean_counts(eta, data.size), data.size)
+            data = self.add_lagged_residual(data, residuals)
+            fit = self._glm(data)
+        X, y, size, family = data.X, data.y, data.size, fit.family
+        params = fit.params
         eta = X.to_numpy() @ params.to_numpy()
-        info = self.family.information(eta, size)
-        mean = self.family.mean_counts(eta, size)
-        slope = info if self.family.has_sampling_variance else np.ones_like(eta)
-        context = FitContext(X=X.to_numpy(), weights=info, resid=(y - mean) / slope, time=ordinals(data.time),
-                             sampling=self.family.has_sampling_variance, series=data.series)
+        info = family.information(eta, size)
+        mean = family.mean_counts(eta, size)
+        context = FitContext(X=X.to_numpy(), weights=info, resid=(y - mean) / family.mean_derivative(eta, size),
+                             time=ordinals(data.time), sampling=family.has_sampling_variance, series=data.series)
         cov = estimator.estimate(context)
         return ITSResults(
             params=params,
             cov=pd.DataFrame(cov.cov, index=X.columns, columns=X.columns),
             df_resid=cov.df,
             cov_type=cov.name,
-            cov_details=dict(cov.details),
-            family=self.family,
+            cov_details={**cov.details, **fit.details},
+            family=family,
             design=self.design,
             time=self.time,
             fit_mask=data.fit_mask,
@@ -195,16 +250,56 @@ class SegmentedRegression:
             group=self.group,
             n_pre=data.n_pre,
             n_post=data.n_post,
-            converged=bool(result.converged),
+            converged=fit.converged,
             pearson_dispersion=float(np.sum(info * context.resid**2) / context.df_resid),
             residuals=pd.Series(context.resid * np.sqrt(info), index=data.time, name="pearson"),
+            contrast_df=cov.df_function,
+            fitted_X=X,
         )
 
-    def _glm(self, X: pd.DataFrame, y: np.ndarray, size: np.ndarray | None):
-        family = self.family.statsmodels_family()
-        if self.family.name == "binomial":
+    def add_lagged_residual(self, data: DesignData, residuals: np.ndarray) -> DesignData:
+        """``data`` with the previous fitted row's residual as the covariate ``lagged_residual``.
+
+        Lags are taken within each series over the fitted rows; the first fitted row of
+        each series has none and is dropped (see :meth:`fit`, ``lagged_residual``).
+        """
+        residuals = np.asarray(residuals, dtype=float)
+        if residuals.shape != data.y.shape:
+            raise ModelError(f"{residuals.shape[0]} residuals for {data.y.shape[0]} fitted rows")
+        if "lagged_residual" in data.X.columns:
+            raise ModelError("the design already has a lagged_residual column")
+        lagged = np.full(len(residuals), np.nan)
+        for code in np.unique(data.series):
+            rows = np.flatnonzero(data.series == code)  # in time order within a series
+            lagged[rows[1:]] = residuals[rows[:-1]]
+        keep = ~np.isnan(lagged)
+        fit_mask = data.fit_mask.copy()
+        fit_mask[np.flatnonzero(fit_mask)[~keep]] = False
+        treated = np.ones(len(keep), dtype=bool) if self.group is None else self.group[data.fit_mask] == 1
+        pre = self.design.time_since(data.time, 0) < 0
+        return DesignData(
+            X=data.X.assign(lagged_residual=lagged).loc[keep],
+            y=data.y[keep],
+            size=None if data.size is None else data.size[keep],
+            time=data.time[keep],
+            series=data.series[keep],
+            fit_mask=fit_mask,
+            n_pre=int(np.sum(keep & treated & pre)),
+            n_post=int(np.sum(keep & treated & ~pre)),
+        )
+
+    def _glm(self, data: DesignData) -> _GLMFit:
+        if self.family.name == "negbin" and self.family.theta is None:
+            return self._negbin_glm(data)
+        result = self._irls(data, self.family)
+        details = {"theta": self.family.theta} if self.family.name == "negbin" else {}
+        return _GLMFit(pd.Series(result.params, index=data.X.columns), self.family, True, details)
+
+    def _irls(self, data: DesignData, family: Family, start: np.ndarray | None = None):
+        X, y, size = data.X, data.y, data.size
+        if family.name == "binomial":
             endog, kwargs = np.column_stack([y, size - y]), {}
-        elif self.family.name == "poisson":
+        elif family.name in ("poisson", "negbin"):
             endog, kwargs = y, {"exposure": size}
         else:
             endog, kwargs = y, {}
@@ -212,12 +307,57 @@ class SegmentedRegression:
             warnings.simplefilter("error", PerfectSeparationWarning)
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
-                result = sm.GLM(endog, X.to_numpy(), family=family, **kwargs).fit(maxiter=100)
+                result = sm.GLM(endog, X.to_numpy(), family=family.statsmodels_family(), **kwargs).fit(
+                    start_params=start, maxiter=100)
             except (PerfectSeparationWarning, np.linalg.LinAlgError) as err:
                 raise ModelError(f"the model cannot be estimated: {err}") from err
         if not result.converged:
             raise ModelError("the maximum-likelihood fit did not converge in 100 iterations")
         return result
+
+    def _negbin_glm(self, data: DesignData, *, maxit: int = 25, epsilon: float = 1e-8) -> _GLMFit:
+        """NB2 regression with ``theta`` by maximum likelihood, alternating as ``MASS::glm.nb``:
+        a Poisson fit; ``theta.ml`` given its means; then, until the log-likelihood and
+        ``theta`` settle (R's criterion and limits), IRLS for the coefficients at the current
+        ``theta`` and ``theta.ml`` again. As in R, ``theta.ml`` is given the means of the
+        previous step, one step behind the coefficients; at convergence the difference is
+        below the tolerance, and the estimates agree with R's to it."""
+        y = data.y
+        result = self._irls(data, get_family("poisson"))
+        mean = result.fittedvalues
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ThetaWarning)
+            theta, theta_se = theta_ml(y, mean, limit=maxit)
+            family = self.family.with_theta(theta)
+            d1 = np.sqrt(2 * max(1, data.X.shape[0] - data.X.shape[1]))
+            loglik = negbin_loglik(y, mean, theta)
+            loglik_old, change, iteration = loglik + 2 * d1, 1.0, 0
+            while (iteration := iteration + 1) <= maxit and abs(loglik_old - loglik) / d1 + abs(change) > epsilon:
+                result = self._irls(data, family, start=result.params)
+                previous = theta
+                theta, theta_se = theta_ml(y, mean, limit=maxit)
+                family = self.family.with_theta(theta)
+                mean = result.fittedvalues
+                change = previous - theta
+                loglik_old, loglik = loglik, negbin_loglik(y, mean, theta)
+        for warning in {str(w.message): w for w in caught}.values():
+            warnings.warn(warning.message, warning.category, stacklevel=4)
+        converged = iteration <= maxit and not any(issubclass(w.category, ThetaWarning) for w in caught)
+        if iteration > maxit:
+            warnings.warn(f"negative binomial fit: alternation limit of {maxit} reached", ThetaWarning, stacklevel=4)
+        details = {"theta": theta, "theta_se": theta_se, "loglik": loglik}
+        return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
+
+
+def _check_identified(X: pd.DataFrame) -> None:
+    """Refuse a design whose columns are linearly dependent, naming a remedy."""
+    rank = np.linalg.matrix_rank(X.to_numpy())
+    if rank < X.shape[1]:
+        hint = (" (month dummies are not identified with the trend and the changes when each phase is "
+                "about a year long: use seasonality='fourier:K' or 'none')"
+                if any(c.startswith(("month_", "season_")) for c in X.columns) else "")
+        raise ModelError(f"the design has {X.shape[1]} columns but rank {rank}: the coefficients are not "
+                         f"identified{hint}")
 
 
 def _estimable_columns(X: pd.DataFrame) -> list[str]:

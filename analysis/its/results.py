@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,16 @@ class ITSResults:
     converged: bool
     pearson_dispersion: float
     residuals: pd.Series = field(repr=False)
+    contrast_df: Callable[[np.ndarray], float] | None = field(default=None, repr=False)
+    fitted_X: pd.DataFrame | None = field(default=None, repr=False)
+
+    def fitted_design(self) -> pd.DataFrame | None:
+        """A copy of the design matrix of the fitted rows (None when not kept)."""
+        return None if self.fitted_X is None else self.fitted_X.copy()
+
+    def df_for(self, gradient: np.ndarray) -> float:
+        """Degrees of freedom of the reference t distribution for the contrast ``gradient``."""
+        return self.df_resid if self.contrast_df is None else self.contrast_df(np.asarray(gradient, float))
 
     @property
     def months(self) -> pd.Index:
@@ -64,7 +74,7 @@ class ITSResults:
         if not gradient.any():
             raise KeyError(f"no coefficient {name!r}; have {list(self.params.index)}")
         return effects.linear(name, float(self.params[name]), gradient, self.cov.to_numpy(),
-                              df=self.df_resid, level=level, scale=self.family.link)
+                              df=self.df_for(gradient), level=level, scale=self.family.link)
 
     def summary_frame(self, *, level: float = 0.95) -> pd.DataFrame:
         """Tidy coefficient table."""
@@ -100,11 +110,11 @@ class ITSResults:
         m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
         m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
         absolute = effects.linear("effect_absolute", float(m1[0] - m0[0]), g1[0] - g0[0], cov,
-                                  df=self.df_resid, level=level, scale="display")
+                                  df=self.df_for(g1[0] - g0[0]), level=level, scale="display")
         if m1[0] > 0 and m0[0] > 0:
-            relative = effects.ratio_minus_one("effect_relative", float(np.log(m1[0] / m0[0])),
-                                               g1[0] / m1[0] - g0[0] / m0[0], cov,
-                                               df=self.df_resid, level=level)
+            g_log = g1[0] / m1[0] - g0[0] / m0[0]
+            relative = effects.ratio_minus_one("effect_relative", float(np.log(m1[0] / m0[0])), g_log, cov,
+                                               df=self.df_for(g_log), level=level)
         else:  # a ratio of non-positive means has no log scale
             relative = Contrast("effect_relative", np.nan, np.nan, np.nan, np.nan, np.nan, "ratio - 1")
         return absolute, relative
@@ -130,7 +140,7 @@ class ITSResults:
         value = float(size @ (m1 - m0))
         gradient = size @ (g1 - g0)
         return effects.linear("effect_cumulative", value, gradient, self.cov.to_numpy(),
-                              df=self.df_resid, level=level, scale="count")
+                              df=self.df_for(gradient), level=level, scale="count")
 
     def predictions(self, time: pd.Index | list | None = None, *, unit_scale: float = 1.0,
                     level: float = 0.95) -> pd.DataFrame:

@@ -110,3 +110,27 @@ def test_family_follows_the_options():
     assert FitOptions(outcome="y", interventions=("1",), lagged_residual=True).resolved_errors() == "independent"
     with pytest.raises(CommandError, match="not both"):
         FitOptions(outcome="y", interventions=("1",), offset="e", trials="n").resolved_family()
+
+
+def test_gaussian_error_structures_and_forecast_design_run_from_the_command_line(tmp_path, capsys):
+    for errors in ("prais-winsten", "reml-ar1", "arima"):
+        code, out, err = run_cli(tmp_path, series_frame(), "--outcome", "y", "--intervention", "25", "--errors", errors,
+                                 "--json", capsys=capsys)
+        rec = json.loads(out)
+        assert code == 0 and rec["errors"] == errors, err
+        assert [t["term"] for t in rec["terms"]] == ["intercept", "pre_slope", "level_change", "slope_change"]
+    code, out, err = run_cli(tmp_path, series_frame(), "--outcome", "y", "--intervention", "25", "--design", "forecast",
+                             "--json", capsys=capsys)
+    rec = json.loads(out)
+    assert code == 0 and [t["term"] for t in rec["terms"]] == ["mean_effect", "cumulative_effect", "relative_mean_effect"]
+    mean, cumulative = rec["terms"][0]["estimate"], rec["terms"][1]["estimate"]
+    assert cumulative == pytest.approx(mean * 24)
+
+
+def test_negbin_with_lagged_residual_uses_no_further_adjustment(tmp_path, capsys):
+    frame = series_frame(seed=8)
+    code, out, err = run_cli(tmp_path, frame, "--outcome", "events", "--offset", "n", "--family", "negbin",
+                             "--intervention", "25", "--lagged-residual", "--json", capsys=capsys)
+    rec = json.loads(out)
+    assert code == 0 and rec["errors"] == "independent" and rec["n_obs"] == 47, err
+    assert "lagged_residual" in [t["term"] for t in rec["terms"]]

