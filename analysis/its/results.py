@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 
 from analysis.its import effects
 from analysis.its.effects import Contrast
-from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly
+from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, ordinals
 
 if TYPE_CHECKING:
     from analysis.its.design import ITSDesign
@@ -85,12 +86,28 @@ class ITSResults:
         """Design rows with and without the intervention for ``time`` (the treated series
         in a controlled design unless ``group`` says otherwise)."""
         time = as_time_index(time)
+        if group is None:
+            cached = self._own_rows
+            position = [cached[2].get(o) for o in ordinals(time)] if is_monthly(time) == is_monthly(self.time) else [None]
+            if None not in position:
+                return cached[0][position], cached[1][position]
+        return self._build_rows(time, group)
+
+    def _build_rows(self, time: pd.Index, group: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         shocks = [as_ordinal(c.removeprefix("shock_"), time) for c in self.params.index if c.startswith("shock_")]
         if self.controlled and group is None:
             group = np.ones(len(time))
         X = self.design.matrix(time, shock_columns=shocks, group=group)
         X = X.reindex(columns=self.params.index, fill_value=0.0)
         return X.to_numpy(), self.design.counterfactual(X).to_numpy()
+
+    @cached_property
+    def _own_rows(self) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+        """Rows for every period of the (treated) series, built once: effects, cumulative
+        effects and predictions all draw on them."""
+        own = self.time if self.group is None else self.time[self.group == 1]
+        with_plan, counterfactual = self._build_rows(own, None)
+        return with_plan, counterfactual, {int(o): i for i, o in enumerate(ordinals(own))}
 
     def _mean_and_gradient(self, rows: np.ndarray, unit_scale: float) -> tuple[np.ndarray, np.ndarray]:
         eta = rows @ self.params.to_numpy()

@@ -58,7 +58,8 @@ def _fit_with(method: str) -> Callable[[SegmentedRegression], object]:
 
 def default_methods(family: str) -> list[str]:
     """Estimators compared for each family (those available in this installation)."""
-    methods = ["model", "quasi", "newey-west", "latent-ar1"] if family != "gaussian" else ["model", "newey-west", "latent-ar1"]
+    methods = (["model", "quasi", "newey-west", "lagged-residual", "latent-ar1"] if family != "gaussian"
+               else ["model", "newey-west", "latent-ar1"])
     try:
         from analysis.its import autoregressive  # noqa: F401
 
