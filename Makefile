@@ -9,6 +9,10 @@ OUT    ?= reports
 DATA   ?=
 SEED   ?= 2023
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+# The models are small (about 80 x 20): parallelism is by process, one per core, and a
+# multithreaded BLAS inside each process only oversubscribes the cores.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: evaluate test test-fast setup environment lock benchmark clean
 

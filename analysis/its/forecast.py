@@ -68,15 +68,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignError, ITSDesign
 from analysis.its.effects import Contrast
-from analysis.its.families import Family, get_family, theta_ml
-from analysis.its.model import ModelError, SegmentedRegression, ShortSeriesWarning
+from analysis.its.families import Family
+from analysis.its.model import DesignData, ModelError, SegmentedRegression, ShortSeriesWarning, fit_glm
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, label, ordinals
 
 INTERVALS = ("prediction", "confidence")
@@ -282,43 +280,18 @@ def _check_level(level: float) -> None:
 
 
 def _fit_glm(X: np.ndarray, y: np.ndarray, size: np.ndarray | None, family: Family) -> tuple[np.ndarray, Family]:
-    """Maximum-likelihood coefficients of the pre-period fit (with the negative binomial
-    ``theta`` when it is to be estimated) and the family at the fitted ``theta``."""
-    if family.name == "binomial":
-        endog, kwargs = np.column_stack([y, size - y]), {}
-    elif family.name in ("poisson", "negbin"):
-        endog, kwargs = y, {"exposure": size}
-    else:
-        endog, kwargs = y, {}
-
-    def glm(fam: Family, start: np.ndarray | None = None):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PerfectSeparationWarning)
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            try:
-                return sm.GLM(endog, X, family=fam.statsmodels_family(), **kwargs).fit(start_params=start, maxiter=100)
-            except (PerfectSeparationWarning, np.linalg.LinAlgError) as err:
-                raise ModelError(f"the pre-period model cannot be estimated: {err}") from err
-
-    start = None
-    if family.name == "negbin" and family.theta is None:
-        # theta by maximum likelihood, alternating with IRLS as MASS::glm.nb does (and as
-        # SegmentedRegression does): a Poisson start, then theta.ml given the means.
-        result = glm(get_family("poisson"))
-        theta = theta_ml(y, result.fittedvalues)[0]
-        for _ in range(25):
-            result = glm(family.with_theta(theta), result.params)
-            previous, theta = theta, theta_ml(y, result.fittedvalues)[0]
-            if abs(previous - theta) <= 1e-8 * max(1.0, theta):
-                break
-        else:
-            raise ModelError("the negative binomial fit of the pre-period did not converge in 25 alternations "
-                             "(the data may show no overdispersion: try the Poisson family)")
-        family, start = family.with_theta(theta), result.params
-    result = glm(family, start)
-    if not result.converged:
-        raise ModelError("the maximum-likelihood fit of the pre-period did not converge in 100 iterations")
-    return np.asarray(result.params, dtype=float), family
+    """Maximum-likelihood coefficients of the pre-period fit and the family at the fitted
+    ``theta`` (the same fit as :class:`SegmentedRegression`, negative binomial included)."""
+    data = DesignData(X=pd.DataFrame(X), y=y, size=size, time=pd.RangeIndex(len(y)), series=np.zeros(len(y), int),
+                      fit_mask=np.ones(len(y), bool), n_pre=len(y), n_post=0)
+    try:
+        fit = fit_glm(data, family)
+    except ModelError as err:
+        raise ModelError(f"the pre-period model cannot be estimated: {err}") from err
+    if not fit.converged:
+        raise ModelError("the negative binomial fit of the pre-period did not converge (the data may show no "
+                         "overdispersion: try the Poisson family)")
+    return np.asarray(fit.params, dtype=float), fit.family
 
 
 @dataclass(frozen=True)

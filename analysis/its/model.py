@@ -289,64 +289,72 @@ class SegmentedRegression:
         )
 
     def _glm(self, data: DesignData) -> _GLMFit:
-        if self.family.name == "negbin" and self.family.theta is None:
-            return self._negbin_glm(data)
-        result = self._irls(data, self.family)
-        details = {"theta": self.family.theta} if self.family.name == "negbin" else {}
-        return _GLMFit(pd.Series(result.params, index=data.X.columns), self.family, True, details)
+        return fit_glm(data, self.family)
 
-    def _irls(self, data: DesignData, family: Family, start: np.ndarray | None = None):
-        X, y, size = data.X, data.y, data.size
-        if family.name == "binomial":
-            endog, kwargs = np.column_stack([y, size - y]), {}
-        elif family.name in ("poisson", "negbin"):
-            endog, kwargs = y, {"exposure": size}
-        else:
-            endog, kwargs = y, {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PerfectSeparationWarning)
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            try:
-                result = sm.GLM(endog, X.to_numpy(), family=family.statsmodels_family(), **kwargs).fit(
-                    start_params=start, maxiter=100)
-            except (PerfectSeparationWarning, np.linalg.LinAlgError) as err:
-                raise ModelError(f"the model cannot be estimated: {err}") from err
-        if not result.converged:
-            raise ModelError("the maximum-likelihood fit did not converge in 100 iterations")
-        return result
 
-    def _negbin_glm(self, data: DesignData, *, maxit: int = 25, epsilon: float = 1e-8) -> _GLMFit:
-        """NB2 regression with ``theta`` by maximum likelihood, alternating as ``MASS::glm.nb``:
-        a Poisson fit; ``theta.ml`` given its means; then, until the log-likelihood and
-        ``theta`` settle (R's criterion and limits), IRLS for the coefficients at the current
-        ``theta`` and ``theta.ml`` again. As in R, ``theta.ml`` is given the means of the
-        previous step, one step behind the coefficients; at convergence the difference is
-        below the tolerance, and the estimates agree with R's to it."""
-        y = data.y
-        result = self._irls(data, get_family("poisson"))
-        mean = result.fittedvalues
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ThetaWarning)
+def fit_glm(data: DesignData, family: Family) -> _GLMFit:
+    """Maximum-likelihood fit of ``family`` to the rows of ``data`` (the negative binomial
+    ``theta`` by maximum likelihood when the family does not fix it)."""
+    if family.name == "negbin" and family.theta is None:
+        return _negbin_glm(data, family)
+    result = _irls(data, family)
+    details = {"theta": family.theta} if family.name == "negbin" else {}
+    return _GLMFit(pd.Series(result.params, index=data.X.columns), family, True, details)
+
+
+def _irls(data: DesignData, family: Family, start: np.ndarray | None = None):
+    X, y, size = data.X, data.y, data.size
+    if family.name == "binomial":
+        endog, kwargs = np.column_stack([y, size - y]), {}
+    elif family.name in ("poisson", "negbin"):
+        endog, kwargs = y, {"exposure": size}
+    else:
+        endog, kwargs = y, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            result = sm.GLM(endog, X.to_numpy(), family=family.statsmodels_family(), **kwargs).fit(
+                start_params=start, maxiter=100)
+        except (PerfectSeparationWarning, np.linalg.LinAlgError) as err:
+            raise ModelError(f"the model cannot be estimated: {err}") from err
+    if not result.converged:
+        raise ModelError("the maximum-likelihood fit did not converge in 100 iterations")
+    return result
+
+
+def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: float = 1e-8) -> _GLMFit:
+    """NB2 regression with ``theta`` by maximum likelihood, alternating as ``MASS::glm.nb``:
+    a Poisson fit; ``theta.ml`` given its means; then, until the log-likelihood and
+    ``theta`` settle (R's criterion and limits), IRLS for the coefficients at the current
+    ``theta`` and ``theta.ml`` again. As in R, ``theta.ml`` is given the means of the
+    previous step, one step behind the coefficients; at convergence the difference is
+    below the tolerance, and the estimates agree with R's to it."""
+    y = data.y
+    result = _irls(data, get_family("poisson"))
+    mean = result.fittedvalues
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ThetaWarning)
+        theta, theta_se = theta_ml(y, mean, limit=maxit)
+        family = base.with_theta(theta)
+        d1 = np.sqrt(2 * max(1, data.X.shape[0] - data.X.shape[1]))
+        loglik = negbin_loglik(y, mean, theta)
+        loglik_old, change, iteration = loglik + 2 * d1, 1.0, 0
+        while (iteration := iteration + 1) <= maxit and abs(loglik_old - loglik) / d1 + abs(change) > epsilon:
+            result = _irls(data, family, start=result.params)
+            previous = theta
             theta, theta_se = theta_ml(y, mean, limit=maxit)
-            family = self.family.with_theta(theta)
-            d1 = np.sqrt(2 * max(1, data.X.shape[0] - data.X.shape[1]))
-            loglik = negbin_loglik(y, mean, theta)
-            loglik_old, change, iteration = loglik + 2 * d1, 1.0, 0
-            while (iteration := iteration + 1) <= maxit and abs(loglik_old - loglik) / d1 + abs(change) > epsilon:
-                result = self._irls(data, family, start=result.params)
-                previous = theta
-                theta, theta_se = theta_ml(y, mean, limit=maxit)
-                family = self.family.with_theta(theta)
-                mean = result.fittedvalues
-                change = previous - theta
-                loglik_old, loglik = loglik, negbin_loglik(y, mean, theta)
-        for warning in {str(w.message): w for w in caught}.values():
-            warnings.warn(warning.message, warning.category, stacklevel=4)
-        converged = iteration <= maxit and not any(issubclass(w.category, ThetaWarning) for w in caught)
-        if iteration > maxit:
-            warnings.warn(f"negative binomial fit: alternation limit of {maxit} reached", ThetaWarning, stacklevel=4)
-        details = {"theta": theta, "theta_se": theta_se, "loglik": loglik}
-        return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
+            family = base.with_theta(theta)
+            mean = result.fittedvalues
+            change = previous - theta
+            loglik_old, loglik = loglik, negbin_loglik(y, mean, theta)
+    for warning in {str(w.message): w for w in caught}.values():
+        warnings.warn(warning.message, warning.category, stacklevel=4)
+    converged = iteration <= maxit and not any(issubclass(w.category, ThetaWarning) for w in caught)
+    if iteration > maxit:
+        warnings.warn(f"negative binomial fit: alternation limit of {maxit} reached", ThetaWarning, stacklevel=4)
+    details = {"theta": theta, "theta_se": theta_se, "loglik": loglik}
+    return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
 
 
 def _check_identified(X: pd.DataFrame) -> None:

@@ -17,7 +17,6 @@ import time as timer
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy import linalg, optimize, stats
@@ -34,7 +33,6 @@ from analysis.its.autoregressive import (
     prais_winsten,
     reml_ar,
 )
-from analysis.its.model import ShortSeriesWarning
 from tests.conftest import ar1
 
 DESIGN = ITSDesign(interruption=1990)
