@@ -40,6 +40,8 @@ class DesignData:
     fit_mask: np.ndarray
     n_pre: int
     n_post: int
+    #: Design matrix of every row of the data (fitted or not), before unused columns are dropped.
+    all_rows: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -172,12 +174,14 @@ class SegmentedRegression:
             warnings.warn(f"only {n_pre} pre- and {n_post} post-interruption points: estimates of slope "
                           f"changes are unreliable with fewer than {RECOMMENDED_POINTS_PER_PHASE} per phase",
                           ShortSeriesWarning, stacklevel=3)
-        group = None if self.group is None else self.group[fit_mask]
-        X = self.design.matrix(time, group=group)
+        # Every column is a function of its own row's time, so the fitted rows are a slice of
+        # the matrix for all rows, which the results reuse for effects and predictions.
+        X_all = self.design.matrix(self.time, group=self.group)
+        X = X_all.loc[fit_mask]
         X = X.loc[:, _estimable_columns(X)]
         _check_identified(X)
         size = None if self.size is None else self.size[fit_mask]
-        return DesignData(X, self.outcome[fit_mask], size, time, self.series[fit_mask], fit_mask, n_pre, n_post)
+        return DesignData(X, self.outcome[fit_mask], size, time, self.series[fit_mask], fit_mask, n_pre, n_post, X_all)
 
     def fit(self, *, cov_type: str | None = None, lagged_residual: bool = False, errors: str | None = None,
             **cov_config: object) -> ITSResults:
@@ -255,6 +259,7 @@ class SegmentedRegression:
             residuals=pd.Series(context.resid * np.sqrt(info), index=data.time, name="pearson"),
             contrast_df=cov.df_function,
             fitted_X=X,
+            all_rows=data.all_rows,
         )
 
     def add_lagged_residual(self, data: DesignData, residuals: np.ndarray) -> DesignData:
@@ -286,6 +291,7 @@ class SegmentedRegression:
             fit_mask=fit_mask,
             n_pre=int(np.sum(keep & treated & pre)),
             n_post=int(np.sum(keep & treated & ~pre)),
+            all_rows=data.all_rows,
         )
 
     def _glm(self, data: DesignData) -> _GLMFit:
@@ -371,10 +377,6 @@ def _check_identified(X: pd.DataFrame) -> None:
 def _estimable_columns(X: pd.DataFrame) -> list[str]:
     """Drop calendar columns that are constant zero in the fitted rows (e.g. a month
     absent from a short series); intervention and trend columns are always kept."""
-    keep = []
-    for col in X.columns:
-        optional = col.startswith(("month_", "season_", "shock_", "spring_festival"))
-        if optional and not np.any(X[col].to_numpy() != 0):
-            continue
-        keep.append(col)
-    return keep
+    nonzero = np.any(X.to_numpy() != 0, axis=0)
+    optional = X.columns.str.startswith(("month_", "season_", "shock_", "spring_festival"))
+    return list(X.columns[nonzero | ~optional])

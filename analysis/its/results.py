@@ -46,6 +46,7 @@ class ITSResults:
     residuals: pd.Series = field(repr=False)
     contrast_df: Callable[[np.ndarray], float] | None = field(default=None, repr=False)
     fitted_X: pd.DataFrame | None = field(default=None, repr=False)
+    all_rows: pd.DataFrame | None = field(default=None, repr=False)
 
     def fitted_design(self) -> pd.DataFrame | None:
         """A copy of the design matrix of the fitted rows (None when not kept)."""
@@ -106,7 +107,12 @@ class ITSResults:
         """Rows for every period of the (treated) series, built once: effects, cumulative
         effects and predictions all draw on them."""
         own = self.time if self.group is None else self.time[self.group == 1]
-        with_plan, counterfactual = self._build_rows(own, None)
+        if self.all_rows is not None:
+            X = self.all_rows if self.group is None else self.all_rows.loc[self.group == 1]
+            X = X.reindex(columns=self.params.index, fill_value=0.0)
+            with_plan, counterfactual = X.to_numpy(), self.design.counterfactual(X).to_numpy()
+        else:
+            with_plan, counterfactual = self._build_rows(own, None)
         return with_plan, counterfactual, {int(o): i for i, o in enumerate(ordinals(own))}
 
     def _mean_and_gradient(self, rows: np.ndarray, unit_scale: float) -> tuple[np.ndarray, np.ndarray]:
