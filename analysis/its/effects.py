@@ -31,6 +31,8 @@ class Contrast:
     ci_high: float
     p_value: float
     scale: str
+    #: Degrees of freedom of the t reference (inf: normal).
+    df: float = float("inf")
 
     def as_dict(self) -> dict[str, float | str]:
         return asdict(self)
@@ -53,7 +55,7 @@ def linear(measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *,
     se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
     crit = _critical(df, level)
     z = value / se if se > 0 else np.inf * np.sign(value) if value else np.nan
-    return Contrast(measure, value, se, value - crit * se, value + crit * se, _p_value(z, df), scale)
+    return Contrast(measure, value, se, value - crit * se, value + crit * se, _p_value(z, df), scale, float(df))
 
 
 def ratio_minus_one(measure: str, log_ratio: float, gradient: np.ndarray, cov: np.ndarray, *,
@@ -74,6 +76,7 @@ def ratio_minus_one(measure: str, log_ratio: float, gradient: np.ndarray, cov: n
         high,
         on_log.p_value,
         "ratio - 1",
+        on_log.df,
     )
 
 

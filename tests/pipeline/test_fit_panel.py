@@ -69,3 +69,16 @@ def test_settings_reach_the_design():
     design = EvaluationSettings(washin=0, seasonality="fourier:2").design(pd.Period("2023-08", "M"))
     assert design.washin == 0 and design.seasonality == "fourier:2"
     assert str(design.interruption) == "2023-08"
+
+
+def test_df_column_is_the_one_each_interval_uses(small):
+    """Pooling recovers standard errors from the intervals, so each row's df must be the
+    degrees of freedom its own interval used (Satterthwaite df differ by contrast)."""
+    from scipy import stats
+
+    _, panel, starts = small
+    effects = fit_panel(panel, starts=starts).effects
+    linear = effects[effects["measure"] != "effect_end_relative"]
+    crit = stats.t.ppf(0.975, linear["df"])
+    np.testing.assert_allclose((linear["ci_high"] - linear["ci_low"]) / 2, crit * linear["se"], rtol=1e-8)
+    assert linear["df"].nunique() > 1
