@@ -182,7 +182,7 @@ class ITSResults:
         out: dict[str, object] = {"month" if is_monthly(time) else "time": time.astype(str) if is_monthly(time) else time}
         for name, rows in (("fitted", with_plan), ("counterfactual", counterfactual)):
             eta = rows @ beta
-            se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
+            se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", rows, cov, rows), 0.0))  # rounding can give -1e-18
             with np.errstate(over="ignore"):  # a band may reach +inf on the log scale far from the data
                 out[name] = self.family.inverse(eta) * unit_scale
                 out[f"{name}_low"] = self.family.inverse(eta - crit * se) * unit_scale
