@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {synth,run,fit,pool} ...``."""
+"""Command line: ``python -m analysis {synth,validate,template,run,report,fit,pool} ...``."""
 
 from __future__ import annotations
 
@@ -22,19 +22,72 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_settings(args: argparse.Namespace):
+    from analysis.data.quality import CheckSettings
+
+    given = {"min_points": args.min_points, "recommended_points": args.recommended_points, "jump_z": args.jump_z}
+    return CheckSettings(washin=args.washin, **{k: v for k, v in given.items() if v is not None})
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from analysis.data.contract import resolve_inputs
+    from analysis.data.quality import check_inputs
+
+    try:
+        # A missing or unreadable file is reported with the other problems.
+        paths, plan, changes = resolve_inputs(args.paths, missing_ok=True)
+        report = check_inputs(paths, plan_dates=args.plan_dates or plan,
+                              definition_changes=args.definition_changes or changes, settings=_check_settings(args))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    text = report.render(args.format)
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+        print(report.to_text(limit=0).splitlines()[0] + f"; report: {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0 if report.usable else 2
+
+
+def _template(args: argparse.Namespace) -> int:
+    from analysis.data.template import write_template
+
+    if args.out.exists() and not args.force:
+        print(f"error: {args.out} exists; a filled-in template is never overwritten (use --force to replace it)",
+              file=sys.stderr)
+        return 2
+    try:
+        path = write_template(args.out, layout=args.layout, province=args.province, start=args.start, end=args.end)
+    except (KeyError, ValueError) as err:
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    print(f"template: {path}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from analysis.data.problems import DataValidationError
     from analysis.pipeline.run import run_evaluation
     from analysis.pipeline.settings import EvaluationSettings
 
     settings = EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality)
+    try:
+        checks = _check_settings(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         summary = run_evaluation(args.data, args.out, plan_dates=args.plan_dates, settings=settings,
                                  workers=args.workers, tables_only=args.tables_only, lang=args.lang,
-                                 progress=sys.stderr.isatty())
+                                 progress=sys.stderr.isatty(), definition_changes=args.definition_changes,
+                                 exclude_invalid=args.exclude_invalid, checks=checks)
     except DataValidationError as err:
-        print(f"error: {err}", file=sys.stderr)
+        report = getattr(err, "report", None)
+        # The same report as 'validate' prints.
+        print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}",
+              file=sys.stderr)
         return 2
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -53,6 +106,27 @@ def _run(args: argparse.Namespace) -> int:
     if not args.tables_only:
         print(f"report: {summary.out_dir / 'index.html'}")
     return 1 if bad else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis.report.build import build_report
+    from analysis.report.fonts import FontNotFoundError
+    from analysis.report.pdf import PdfBuildError
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    try:
+        result = build_report(args.from_dir, args.out, lang=args.lang, workers=args.workers, formats=formats,
+                              echo=print)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (FontNotFoundError, PdfBuildError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for kind in ("html", "pdf", "xlsx"):
+        if kind in result.paths:
+            print(f"{kind:>10}: {result.paths[kind]}")
+    return 0
 
 
 def _pool(args: argparse.Namespace) -> int:
@@ -107,8 +181,44 @@ def build_parser() -> argparse.ArgumentParser:
                        help="leave out the DRG/DIP step that confounds indicators 14, 28 and 38")
     synth.set_defaults(func=_synth)
 
+    def add_check_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--definition-changes", type=Path, default=None,
+                             help="CSV or Excel with province,indicator,month[,note] of changes of definition")
+        command.add_argument("--min-points", type=int, default=None,
+                             help="fewest fitted months before the start and after the wash-in (default and "
+                                  "lowest: 3)")
+        command.add_argument("--recommended-points", type=int, default=None,
+                             help="fewer fitted months in a phase than this is a warning (default 8)")
+        command.add_argument("--jump-z", type=float, default=None,
+                             help="robust z-score of a month-to-month change flagged as implausible (default 6)")
+
+    validate = sub.add_parser("validate", help="check data files and report every problem (exit 0 if usable)")
+    validate.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                          help="CSV, Excel or Parquet files (long or wide), or directories with panel.csv")
+    validate.add_argument("--plan-dates", type=Path, default=None, help="CSV with province,start_month")
+    validate.add_argument("--format", choices=["text", "json", "csv", "html"], default="text")
+    validate.add_argument("--out", type=Path, default=None, help="write the report here instead of printing it")
+    validate.add_argument("--washin", type=int, default=3, help="months after the start left out of the fit")
+    add_check_options(validate)
+    validate.set_defaults(func=_validate)
+
+    template = sub.add_parser("template", help="write the Excel submission template")
+    template.add_argument("--out", required=True, type=Path, help="the .xlsx file to write")
+    template.add_argument("--layout", choices=["long", "dimension", "wide"], default="long",
+                          help="one long sheet, one long sheet per dimension, or months as columns")
+    template.add_argument("--province", default=None, help="fill in the province (code or name)")
+    template.add_argument("--start", default="2019-01", help="first month (YYYY-MM)")
+    template.add_argument("--end", default="2025-12", help="last month (YYYY-MM)")
+    template.add_argument("--force", action="store_true", help="replace an existing file")
+    template.set_defaults(func=_template)
+
     run = sub.add_parser("run", help="fit every province x indicator, pool, write tables and the report")
-    run.add_argument("--data", required=True, type=Path, help="panel file or directory (see README: data contract)")
+    run.add_argument("--data", required=True, nargs="+", type=Path, metavar="PATH",
+                     help="panel files (CSV, Excel, Parquet; long or wide) or a directory (see README: data contract)")
+    run.add_argument("--exclude-invalid", action="store_true",
+                     help="leave out only the province x indicator series with errors (listed in the report and "
+                          "manifest) instead of refusing the data")
+    add_check_options(run)
     run.add_argument("--out", required=True, type=Path)
     run.add_argument("--plan-dates", type=Path, default=None, help="CSV with province,start_month")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -144,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--by", default=None, help="fit each group of this column separately")
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=_fit)
+
+    report = sub.add_parser("report", help="end-of-plan report (HTML, PDF, Excel) from the tables of an earlier run")
+    report.add_argument("--from", dest="from_dir", required=True, type=Path, metavar="RUN_DIR",
+                        help="run directory written by 'run' (tables/, manifest.json)")
+    report.add_argument("--out", required=True, type=Path, help="output directory (may be the run directory)")
+    report.add_argument("--lang", choices=["zh", "en"], default="zh")
+    report.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes drawing figures and writing the workbook")
+    report.add_argument("--formats", default="html,pdf,xlsx", help="comma-separated subset of html,pdf,xlsx")
+    report.set_defaults(func=_report)
 
     pool = sub.add_parser("pool", help="random-effects meta-analysis of one estimate per row")
     pool.add_argument("file", type=Path)

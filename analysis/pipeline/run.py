@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data.contract import find_inputs, read_panel, read_plan_dates
+from analysis.data.contract import resolve_inputs
+from analysis.data.quality import CheckSettings, check_inputs
 from analysis.pipeline.fit_panel import PanelResults, fit_panel
 from analysis.pipeline.manifest import describe_file, now, write_manifest
 from analysis.pipeline.national import national_effects
@@ -64,16 +65,19 @@ def write_tables(results: PanelResults, national: pd.DataFrame, tables: Path) ->
     return written + [tables / "predictions.parquet", tables / "predictions.csv"]
 
 
-def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | Path | None = None,
+def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, plan_dates: str | Path | None = None,
                    settings: EvaluationSettings | None = None, workers: int = 1, tables_only: bool = False,
-                   lang: str = "zh", progress: bool = False, echo=print) -> RunSummary:
+                   lang: str = "zh", progress: bool = False, echo=print,
+                   definition_changes: str | Path | None = None, exclude_invalid: bool = False,
+                   checks: CheckSettings | None = None) -> RunSummary:
     """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
 
     Parameters
     ----------
-    data : path
-        A panel file, or a directory with ``panel.csv`` (and optionally ``plan_dates.csv``
-        and, for synthetic data, ``truth.csv``).
+    data : path or list of paths
+        Panel files (CSV, Excel, Parquet; long or wide, see :mod:`analysis.data.readers`),
+        or a directory with ``panel.csv`` (and optionally ``plan_dates.csv``,
+        ``definition_changes.csv`` and, for synthetic data, ``truth.csv``).
     out_dir : path
         Where ``tables/``, ``notebooks/``, ``provinces/``, ``index.html`` and
         ``manifest.json`` are written.
@@ -86,6 +90,13 @@ def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | P
         Stop after the tables and manifest (no notebooks).
     lang : {"zh", "en"}
         Language of the rendered notebooks and index.
+    definition_changes : path, optional
+        Changes of definition (``province, indicator, month[, note]``) checked for level shifts.
+    exclude_invalid : bool
+        Leave out only the series with errors instead of refusing the data; they are
+        listed in ``tables/series_quality.csv`` and the manifest.
+    checks : CheckSettings, optional
+        Thresholds of the data checks (default: the evaluation's wash-in, 3 and 8 points).
     """
     settings = settings or EvaluationSettings()
     if lang not in ("zh", "en"):
@@ -96,11 +107,16 @@ def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | P
     stage = _Stopwatch(summary.timings, echo)
     started = now()
     with stage("read"):
-        panel_path, found_plan = find_inputs(data)
+        data_paths, found_plan, found_changes = resolve_inputs(data)
+        panel_path = data_paths[0]
         plan_path = Path(plan_dates) if plan_dates is not None else found_plan
-        panel = read_panel(panel_path)
-        starts = read_plan_dates(plan_path, sorted(panel["province"].unique()),
-                                 default=timeline.IMPLEMENTATION_START)
+        changes_path = Path(definition_changes) if definition_changes is not None else found_changes
+        checks = checks or CheckSettings(washin=settings.washin)
+        quality = check_inputs(data_paths, plan_dates=plan_path, definition_changes=changes_path, settings=checks)
+        # The data-quality tables are written even when the data are refused, to be inspected.
+        quality_tables = quality.write_tables(out / "tables")
+        panel = quality.usable_panel(exclude_invalid=exclude_invalid)
+        starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
     with stage("fit"):
         results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress)
     summary.n_series = results.diagnostics.shape[0] + results.failures.shape[0]
@@ -117,9 +133,15 @@ def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | P
             recovery.to_csv(out / "tables" / "recovery.csv", index=False)
             summary.coverage.to_csv(out / "tables" / "recovery_summary.csv", index=False)
             written += [out / "tables" / "recovery.csv", out / "tables" / "recovery_summary.csv"]
-    inputs = [describe_file(panel_path, role="panel", rows=len(panel))]
+    written += quality_tables
+    # Every input row is accounted for: per file its data rows, and in data_quality which
+    # rows were used, merged, excluded (with the rule) or skipped.
+    rows_per_file = quality.accounting.groupby("file", sort=False).size()
+    inputs = [describe_file(p, role="panel", rows=int(rows_per_file.get(str(p), 0))) for p in data_paths]
     if plan_path is not None:
         inputs.append(describe_file(Path(plan_path), role="plan_dates"))
+    if changes_path is not None:
+        inputs.append(describe_file(Path(changes_path), role="definition_changes"))
     manifest = {
         "inputs": inputs,
         "parameters": {**settings.as_dict(), "lang": lang, "workers": workers,
@@ -128,6 +150,7 @@ def run_evaluation(data: str | Path, out_dir: str | Path, *, plan_dates: str | P
         "counts": {"series": summary.n_series, "fitted": int(results.diagnostics.shape[0]),
                    "failures": int(results.failures.shape[0]), "provinces": int(panel["province"].nunique())},
         "outputs": [{"path": str(p.relative_to(out))} for p in written],
+        "data_quality": quality.manifest_entry(exclude_invalid=exclude_invalid, tables=out / "tables"),
     }
     write_manifest(out / "manifest.json", {**manifest, "timings_seconds": summary.timings})
     if not tables_only:

@@ -96,7 +96,9 @@ def test_error_table_is_tidy(tmp_path):
     with pytest.raises(DataValidationError) as info:
         read_panel(write(tmp_path, HEADER + "火星,32,2023-01,3,10,\n"))
     frame = info.value.to_frame()
-    assert list(frame.columns) == ["file", "row", "column", "value", "rule", "message", "severity"]
+    # The original seven columns come first; sheet, fix and the series follow.
+    assert list(frame.columns) == ["file", "row", "column", "value", "rule", "message", "severity", "sheet", "fix",
+                                   "province", "indicator", "month"]
 
 
 def test_find_inputs_in_a_directory(tmp_path):
