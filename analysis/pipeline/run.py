@@ -157,7 +157,9 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         with stage("render"):
             provinces = sorted(results.diagnostics["province"].unique()) if not results.diagnostics.empty else []
             jobs = [NotebookJob("national", {"run_dir": str(out), "lang": lang}, "notebooks/national.ipynb",
-                                "national.html", "national")]
+                                "national.html", "national"),
+                    NotebookJob("data_quality", {"run_dir": str(out), "lang": lang}, "notebooks/data_quality.ipynb",
+                                "data_quality.html", "data_quality")]
             jobs += [NotebookJob("province", {"run_dir": str(out), "province": code, "lang": lang},
                                  f"notebooks/province_{code}.ipynb", f"provinces/{code}.html", code)
                      for code in provinces]

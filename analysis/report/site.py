@@ -69,6 +69,7 @@ _TEXT = {
     "provenance": {"zh": "数据与代码来源", "en": "Provenance"},
     "manifest": {"zh": "完整运行清单（manifest.json）", "en": "Full run manifest (manifest.json)"},
     "national_link": {"zh": "全国汇总", "en": "National summary"},
+    "quality_link": {"zh": "数据质量", "en": "Data quality"},
     "tables": {"zh": "结果数据表", "en": "Result tables"},
     "no_tables": {"zh": "未找到数据表。", "en": "No tables found."},
     "html": {"zh": "网页", "en": "HTML"},
@@ -255,7 +256,7 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     run_dir : str or Path
         The run directory (see :func:`analysis.report.tables.load_run`).
     pages : list of dict
-        Rendered pages: ``{"kind": "national" | "province", "province": code or None,
+        Rendered pages: ``{"kind": "national" | "data_quality" | "province", "province": code or None,
         "html": path, "ipynb": path}`` with paths relative to ``run_dir``.
     lang : {"zh", "en"}
         Language of the page (the title is always shown in both).
@@ -274,8 +275,9 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     parts = [heading_html(text("title", lang), level=1),
              f'<p class="subtitle">{html.escape(text("title", other))}</p>']
 
-    for page in (p for p in pages if p.get("kind") == "national"):
-        links = [_link(page.get("html"), text("national_link", lang)),
+    for page in (p for p in pages if p.get("kind") in ("national", "data_quality")):
+        name = "national_link" if page.get("kind") == "national" else "quality_link"
+        links = [_link(page.get("html"), text(name, lang)),
                  _link(page.get("ipynb"), text("notebook", lang))]
         cells = " · ".join(link.html if isinstance(link, _Raw) else html.escape(link) for link in links)
         parts.append(f'<p class="callout">{cells}</p>')

@@ -26,7 +26,7 @@ def run(tmp_path_factory):
 def test_every_stage_writes_its_output(run):
     data, out, summary = run
     assert all(s["ok"] for s in summary.render_status), summary.render_status
-    for path in ("index.html", "national.html", "provinces/340000.html", "provinces/540000.html",
+    for path in ("index.html", "national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html",
                  "notebooks/province_340000.ipynb", "notebooks/national.ipynb", "tables/effects.csv",
                  "tables/predictions.csv", "tables/diagnostics.csv", "tables/national_effects.csv",
                  "tables/failures.csv", "tables/recovery_summary.csv", "manifest.json"):
@@ -58,7 +58,7 @@ def test_manifest_traces_inputs_parameters_versions_and_revision(run):
 def test_index_links_every_page_and_pages_show_chinese_figures(run):
     _, out, _ = run
     index = (out / "index.html").read_text(encoding="utf-8")
-    for href in ("national.html", "provinces/340000.html", "provinces/540000.html", "notebooks/province_340000.ipynb"):
+    for href in ("national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html", "notebooks/province_340000.ipynb"):
         assert href in index
     page = (out / "provinces" / "340000.html").read_text(encoding="utf-8")
     assert "data:image/png;base64" in page and "安徽" in page
