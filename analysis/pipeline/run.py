@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,10 @@ from analysis.pipeline.recovery import coverage_summary, recovery_table
 from analysis.pipeline.render import NotebookJob, render_notebooks
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import timeline
+from analysis.synthesis.direction import classify_effects
+from analysis.synthesis.multiplicity import adjust_pvalues
+from analysis.synthesis.power import mde_table
+from analysis.synthesis.targets import assess_targets
 
 
 @dataclass
@@ -124,8 +128,19 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     with stage("pool"):
         national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
                                     level=settings.level)
+    with stage("synthesis"):
+        # Multiplicity (BH across all results of a measure, Holm across the declared primary
+        # indicators), verdicts by the annex's direction, detectable effects and targets.
+        primary = settings.primary_indicators
+        results = replace(results, effects=classify_effects(adjust_pvalues(results.effects, primary=primary)))
+        national = classify_effects(adjust_pvalues(national, primary=primary))
+        extra = {"power": mde_table(results.effects, diagnostics=results.diagnostics, level=settings.level),
+                 "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level)}
     with stage("write"):
         written = write_tables(results, national, out / "tables")
+        for name, frame in extra.items():
+            frame.to_csv(out / "tables" / f"{name}.csv", index=False)
+            written.append(out / "tables" / f"{name}.csv")
         truth_path = panel_path.parent / "truth.csv"
         if truth_path.is_file():
             recovery = recovery_table(results.effects, pd.read_csv(truth_path, dtype={"province": str}))

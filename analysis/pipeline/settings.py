@@ -31,6 +31,11 @@ class EvaluationSettings:
     level: float = 0.95
     pooling_method: str = "reml"
     pooling_hksj: bool = True
+    #: Indicators declared primary before any result is seen (Holm adjustment across them):
+    #: the national quality-and-safety improvement targets among the annex indicators
+    #: (STEMI and stroke reperfusion, unplanned return to the operating room, perioperative
+    #: mortality; see the domain calibration notes, section 3).
+    primary_indicators: tuple[int, ...] = (11, 12, 31, 32)
 
     def design(self, start: pd.Period) -> ITSDesign:
         """The ITS design for a series whose plan started in ``start``."""

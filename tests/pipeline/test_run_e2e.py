@@ -29,9 +29,10 @@ def test_every_stage_writes_its_output(run):
     for path in ("index.html", "national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html",
                  "notebooks/province_340000.ipynb", "notebooks/national.ipynb", "tables/effects.csv",
                  "tables/predictions.csv", "tables/diagnostics.csv", "tables/national_effects.csv",
-                 "tables/failures.csv", "tables/recovery_summary.csv", "manifest.json"):
+                 "tables/failures.csv", "tables/recovery_summary.csv", "tables/power.csv", "tables/targets.csv",
+                 "manifest.json"):
         assert (out / path).is_file(), path
-    assert set(summary.timings) == {"read", "fit", "pool", "write", "render"}
+    assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "write", "render"}
 
 
 def test_effects_table_has_the_documented_columns_and_measures(run):
@@ -71,3 +72,15 @@ def test_a_misspelled_notebook_parameter_is_an_error(tmp_path):
     with pytest.raises(NotebookParameterError, match=r"unknown parameter\(s\) \['provnce'\]"):
         check_parameters(template, {"run_dir": "x", "provnce": "340000"})
     assert NotebookJob("province", {}, "a", "b", "c").template == "province"
+
+
+def test_effects_carry_adjusted_p_values_and_verdicts(run):
+    _, out, _ = run
+    effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
+    national = pd.read_csv(out / "tables" / "national_effects.csv")
+    for table in (effects, national):
+        assert {"p_bh", "p_holm", "verdict"} <= set(table.columns)
+        assert (table["p_bh"].dropna() >= table.loc[table["p_bh"].notna(), "p_value"] - 1e-12).all()
+    # Holm only across the declared primary indicators (12 and 32 in this small set)
+    assert set(effects.loc[effects["p_holm"].notna(), "indicator"]) <= {11, 12, 31, 32}
+    assert set(effects["verdict"].dropna()) <= {"improvement", "deterioration", "inconclusive"}
