@@ -16,7 +16,7 @@ import pandas as pd
 from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 
-from analysis.its import SegmentedRegression
+from analysis.its.series import model_for_series
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import get_indicator
 
@@ -44,15 +44,7 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     indicator = get_indicator(number)
     family = indicator.family
     months = pd.PeriodIndex(series["month"], freq="M")
-    design = settings.design(start)
-    if family == "gaussian":
-        model = SegmentedRegression(series["value"].to_numpy(float), time=months, design=design)
-    else:
-        size = series["denominator"].to_numpy(float)
-        kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-        model = SegmentedRegression(series["numerator"].to_numpy(float), time=months, design=design,
-                                    family=family, **kwargs)
-    res = model.fit(cov_type=settings.cov_type)
+    res = model_for_series(series, design=settings.design(start)).fit(cov_type=settings.cov_type)
     level = settings.level
     unit_scale = indicator.scale
     end = pd.Period(settings.evaluation_month, "M")

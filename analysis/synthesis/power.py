@@ -65,7 +65,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from analysis.its import SegmentedRegression
+from analysis.its.series import model_for_series
 from analysis.registry import get_indicator, timeline
 from analysis.synthesis.direction import improvement_sign
 from analysis.synthesis.pooling import pool_frame
@@ -536,19 +536,8 @@ def fit_default_model(series: pd.DataFrame, *, start: pd.Period | str, settings:
     ('latent-ar1', 55)
     """
     settings = _default_settings(settings)
-    start = pd.Period(start, "M")
-    number = int(series["indicator"].iat[0])
-    family = get_indicator(number).family
-    months = pd.PeriodIndex(series["month"], freq="M")
-    design = settings.design(start) if design is None else design
-    if family == "gaussian":
-        y = series["value"].to_numpy(float) if outcome is None else np.asarray(outcome, float)
-        model = SegmentedRegression(y, time=months, design=design)
-    else:
-        y = series["numerator"].to_numpy(float) if outcome is None else np.asarray(outcome, float)
-        size = series["denominator"].to_numpy(float)
-        kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-        model = SegmentedRegression(y, time=months, design=design, family=family, **kwargs)
+    design = settings.design(pd.Period(start, "M")) if design is None else design
+    model = model_for_series(series, design=design, outcome=outcome)
     return model.fit(cov_type=settings.cov_type)
 
 
