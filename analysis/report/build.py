@@ -142,6 +142,8 @@ _TEXT: dict[str, dict[str, str]] = {
     "data_quality": {"zh": "数据质量", "en": "Data quality"},
     "not_computed": {"zh": "本次运行未计算{what}：运行目录中没有 tables/{file}。",
                      "en": "{what} was not computed in this run: the run directory has no tables/{file}."},
+    "empty_table": {"zh": "{what}（tables/{file}）没有记录：本次运行没有需要列出的内容。",
+                    "en": "{what} (tables/{file}) has no rows: there was nothing to list in this run."},
     "what_robustness": {"zh": "稳健性分析", "en": "Robustness analysis"},
     "what_power": {"zh": "检验效能分析", "en": "Power analysis"},
     "what_data_quality": {"zh": "数据质量检查表", "en": "The data-quality table"},
@@ -737,6 +739,9 @@ def _optional_table(doc: ReportDocument, tables: RunTables, lang: str, name: str
         doc.add(Paragraph(text("not_computed", lang, what=text(f"what_{name}", lang), file=file), "note"))
         return
     frame = pd.read_csv(path, dtype={"province": str})
+    if frame.empty:
+        doc.add(Paragraph(text("empty_table", lang, what=text(f"what_{name}", lang), file=file), "note"))
+        return
     shown = _generic_table(frame.head(MAX_ROWS), lang)
     size = 7.5 if len(shown.columns) <= 9 else 6.5 if len(shown.columns) <= 14 else 5.5
     doc.add(TableBlock(shown, caption=text("optional_caption", lang, title=title, file=file), key=name,

@@ -203,3 +203,17 @@ def test_cli_report_on_a_directory_without_tables(tmp_path, capsys):
 def test_unknown_format_is_refused(run_dir, tmp_path):
     with pytest.raises(ValueError, match="docx"):
         build_report(run_dir, tmp_path, formats=("docx",))
+
+
+def test_an_empty_optional_table_is_a_note_and_the_pdf_builds(run_dir, tmp_path):
+    # Clean data give a data-quality table with a header and no rows; Typst cannot lay out
+    # a table without columns, so the report says the table is empty instead.
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    pd.DataFrame(columns=["file", "row", "column", "value", "rule", "message", "severity"]).to_csv(
+        run / "tables" / "data_quality.csv", index=False)
+    result = build_report(run, tmp_path / "out", lang="en", workers=1, formats=("html", "pdf"))
+    page = _html(result)
+    assert "(tables/data_quality.csv) has no rows" in page
+    assert 'id="data_quality"' not in page
+    assert result.paths["pdf"].is_file()
