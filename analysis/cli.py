@@ -82,7 +82,8 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_evaluation(args.data, args.out, plan_dates=args.plan_dates, settings=settings,
                                  workers=args.workers, tables_only=args.tables_only, lang=args.lang,
                                  progress=sys.stderr.isatty(), definition_changes=args.definition_changes,
-                                 exclude_invalid=args.exclude_invalid, checks=checks)
+                                 exclude_invalid=args.exclude_invalid, checks=checks,
+                                 report_langs=args.report_langs, use_cache=not args.no_cache)
     except DataValidationError as err:
         report = getattr(err, "report", None)
         # The same report as 'validate' prints.
@@ -103,9 +104,29 @@ def _run(args: argparse.Namespace) -> int:
     if summary.coverage is not None:
         print("recovery against the synthetic truth:")
         print(summary.coverage.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if summary.reused_fits or summary.reused_pages:
+        print(f"   cache: reused the fits of {len(summary.reused_fits)} province(s) and "
+              f"{len(summary.reused_pages)} page(s) whose inputs and code are unchanged")
+    failed_reports = [r for r in summary.reports if not r["ok"]]
+    for report in failed_reports:
+        print(f"report ({report['lang']}) failed: {report['error']}", file=sys.stderr)
     if not args.tables_only:
-        print(f"report: {summary.out_dir / 'index.html'}")
-    return 1 if bad else 0
+        print(f"index: {summary.out_dir / 'index.html'}")
+        for report in summary.reports:
+            if report["ok"]:
+                print(f"report ({report['lang']}): " + ", ".join(str(summary.out_dir / p) for p in report["paths"].values()))
+    return 1 if bad or failed_reports else 0
+
+
+def _langs(value: str) -> tuple[str, ...]:
+    """Parse ``zh,en`` (or ``none``) into a tuple of report languages."""
+    if value.strip().lower() == "none":
+        return ()
+    langs = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [v for v in langs if v not in ("zh", "en")]
+    if unknown or not langs:
+        raise argparse.ArgumentTypeError(f"expected zh, en, zh,en or none, got {value!r}")
+    return langs
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -223,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plan-dates", type=Path, default=None, help="CSV with province,start_month")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     run.add_argument("--tables-only", action="store_true", help="write tables and manifest, no notebooks")
-    run.add_argument("--lang", choices=["zh", "en"], default="zh")
+    run.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the notebooks and index")
+    run.add_argument("--report-langs", default="zh,en", type=_langs, metavar="zh,en",
+                     help="languages of the end-of-plan report (HTML, PDF, Excel in OUT/report); 'none' for none")
+    run.add_argument("--no-cache", action="store_true",
+                     help="recompute every fit and page instead of reusing unchanged ones from OUT/.cache")
     run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")
     run.add_argument("--cov-type", default="latent-ar1", choices=["latent-ar1", "newey-west", "quasi", "model"])
     run.add_argument("--seasonality", default="month", help="none, month or fourier:K")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from statsmodels.stats.diagnostic import acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 
 from analysis.its.series import model_for_series
+from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import get_indicator
 
@@ -26,12 +27,16 @@ EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low"
 
 @dataclass(frozen=True)
 class PanelResults:
-    """Tidy tables of a panel fit: one row per effect, per month, per series, per failure."""
+    """Tidy tables of a panel fit: one row per effect, per month, per series, per failure.
+
+    ``reused`` lists the provinces whose results came from the cache unchanged.
+    """
 
     effects: pd.DataFrame
     predictions: pd.DataFrame
     diagnostics: pd.DataFrame
     failures: pd.DataFrame
+    reused: tuple[str, ...] = field(default=())
 
 
 def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings
@@ -98,8 +103,13 @@ def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSetting
     return effects, predictions, diagnostics, failures
 
 
+def province_key(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings) -> str:
+    """Cache key of one province's fits: its rows, its start, the settings and the code."""
+    return digest(code_fingerprint(), settings.as_dict(), str(start), series.reset_index(drop=True))
+
+
 def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: EvaluationSettings | None = None,
-              workers: int = 1, progress: bool = False) -> PanelResults:
+              workers: int = 1, progress: bool = False, cache: ResultCache | None = None) -> PanelResults:
     """Fit every series of a canonical panel (see :func:`analysis.data.contract.read_panel`).
 
     Parameters
@@ -114,28 +124,42 @@ def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: Ev
         Worker processes (one task per province); 1 fits in this process.
     progress : bool
         Show a progress bar on standard error.
+    cache : ResultCache, optional
+        Reuse a province's results when its rows, start month, the settings and the code
+        are unchanged (see :func:`province_key`); new results are stored in it.
     """
     settings = settings or EvaluationSettings()
-    groups = [(g, starts, settings) for _, g in panel.groupby("province", sort=True)]
-    workers = max(1, min(workers, len(groups), os.cpu_count() or 1))
+    provinces = {str(code): g for code, g in panel.groupby("province", sort=True)}
+    keys = {code: province_key(g, start=starts[code], settings=settings) for code, g in provinces.items()} \
+        if cache is not None else {}
+    found = {code: cache.get("fit", code, key=keys[code]) for code in provinces} if cache is not None else {}
+    reused = tuple(code for code, part in found.items() if part is not None)
+    todo = [code for code in provinces if code not in reused]
+    groups = [(provinces[code], starts, settings) for code in todo]
+    workers = max(1, min(workers, len(groups) or 1, os.cpu_count() or 1))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(groups), desc="fit", unit="province", disable=not progress)
-    parts = []
+    computed = []
     if workers == 1:
         for group in groups:
-            parts.append(_fit_group(group))
+            computed.append(_fit_group(group))
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for part in pool.map(_fit_group, groups):
-                parts.append(part)
+                computed.append(part)
                 bar.update()
     bar.close()
+    by_code = {**{code: found[code] for code in reused}, **dict(zip(todo, computed))}
+    if cache is not None:
+        for code, part in zip(todo, computed):
+            cache.put("fit", code, key=keys[code], value=part)
+    parts = [by_code[code] for code in provinces]
     effects = pd.DataFrame([row for part in parts for row in part[0]], columns=EFFECT_COLUMNS)
     preds = [frame for part in parts for frame in part[1]]
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame()
     diagnostics = pd.DataFrame([row for part in parts for row in part[2]])
     failures = pd.DataFrame([row for part in parts for row in part[3]],
                             columns=["province", "indicator", "stage", "error", "message"])
-    return PanelResults(effects, predictions, diagnostics, failures)
+    return PanelResults(effects, predictions, diagnostics, failures, reused=reused)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.data.contract import resolve_inputs
+from analysis.data.contract import sha256 as sha256_file
 from analysis.data.quality import CheckSettings, check_inputs
-from analysis.pipeline.fit_panel import PanelResults, fit_panel
+from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
+from analysis.pipeline.fit_panel import EFFECT_COLUMNS, PanelResults, fit_panel
 from analysis.pipeline.manifest import describe_file, now, write_manifest
 from analysis.pipeline.national import national_effects
 from analysis.pipeline.recovery import coverage_summary, recovery_table
@@ -34,6 +37,9 @@ class RunSummary:
     failures: pd.DataFrame | None = None
     render_status: list[dict] = field(default_factory=list)
     coverage: pd.DataFrame | None = None
+    reused_fits: tuple[str, ...] = ()
+    reused_pages: tuple[str, ...] = ()
+    reports: list[dict] = field(default_factory=list)
 
 
 class _Stopwatch:
@@ -73,7 +79,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                    settings: EvaluationSettings | None = None, workers: int = 1, tables_only: bool = False,
                    lang: str = "zh", progress: bool = False, echo=print,
                    definition_changes: str | Path | None = None, exclude_invalid: bool = False,
-                   checks: CheckSettings | None = None) -> RunSummary:
+                   checks: CheckSettings | None = None, report_langs: Sequence[str] = ("zh", "en"),
+                   use_cache: bool = True) -> RunSummary:
     """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
 
     Parameters
@@ -101,13 +108,24 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         listed in ``tables/series_quality.csv`` and the manifest.
     checks : CheckSettings, optional
         Thresholds of the data checks (default: the evaluation's wash-in, 3 and 8 points).
+    report_langs : sequence of {"zh", "en"}
+        Languages of the end-of-plan report (HTML, PDF and Excel workbook in ``report/``,
+        see :func:`analysis.report.build.build_report`); empty for none.
+    use_cache : bool
+        Reuse the fits of provinces whose rows are unchanged and the pages whose inputs are
+        unchanged, from ``OUT/.cache`` (keys include a fingerprint of the code; see
+        :mod:`analysis.pipeline.cache`). False recomputes everything (and refreshes the cache).
     """
     settings = settings or EvaluationSettings()
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+    unknown = set(report_langs) - {"zh", "en"}
+    if unknown:
+        raise ValueError(f"report_langs must be 'zh' and/or 'en', got {sorted(unknown)}")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     summary = RunSummary(out)
+    cache = ResultCache(out / ".cache", enabled=use_cache)
     stage = _Stopwatch(summary.timings, echo)
     started = now()
     with stage("read"):
@@ -122,7 +140,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         panel = quality.usable_panel(exclude_invalid=exclude_invalid)
         starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
     with stage("fit"):
-        results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress)
+        results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress, cache=cache)
+    summary.reused_fits = results.reused
     summary.n_series = results.diagnostics.shape[0] + results.failures.shape[0]
     summary.failures = results.failures
     with stage("pool"):
@@ -164,6 +183,9 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         "started": started,
         "counts": {"series": summary.n_series, "fitted": int(results.diagnostics.shape[0]),
                    "failures": int(results.failures.shape[0]), "provinces": int(panel["province"].nunique())},
+        "cache": {"code_fingerprint": code_fingerprint(), "enabled": use_cache,
+                  "fits_reused": list(results.reused),
+                  "fits_computed": sorted(set(map(str, panel["province"].unique())) - set(results.reused))},
         "outputs": [{"path": str(p.relative_to(out))} for p in written],
         "data_quality": quality.manifest_entry(exclude_invalid=exclude_invalid, tables=out / "tables"),
     }
@@ -178,18 +200,87 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
             jobs += [NotebookJob("province", {"run_dir": str(out), "province": code, "lang": lang},
                                  f"notebooks/province_{code}.ipynb", f"provinces/{code}.html", code)
                      for code in provinces]
-            summary.render_status = render_notebooks(jobs, run_dir=out, workers=workers, progress=progress)
-            from analysis.report.site import write_index
-
-            ok = {status["label"] for status in summary.render_status if status["ok"]}
-            pages = [{"kind": job.template, "province": job.parameters.get("province"), "html": job.html,
-                      "ipynb": job.ipynb} for job in jobs if job.label in ok]
-            write_index(out, pages=pages, lang=lang)
+            keys = page_keys(jobs, results, settings=settings, tables=out / "tables")
+            fresh = [job for job in jobs if cache.get("page", job.label, key=keys[job.label]) is None
+                     or not ((out / job.html).is_file() and (out / job.ipynb).is_file())]
+            summary.reused_pages = tuple(job.label for job in jobs if job not in fresh)
+            summary.render_status = ([{"label": label, "ok": True, "error": None, "reused": True}
+                                      for label in summary.reused_pages]
+                                     + render_notebooks(fresh, run_dir=out, workers=workers, progress=progress))
+            for status in summary.render_status:
+                if status["ok"] and not status.get("reused"):
+                    cache.put("page", status["label"], key=keys[status["label"]], value=status["label"])
         failed = [s for s in summary.render_status if not s["ok"]]
         manifest["render_failures"] = failed
+        manifest["pages"] = [{"label": job.label, "html": job.html, "key": keys[job.label],
+                              "reused": job.label in summary.reused_pages} for job in jobs]
+        if report_langs:
+            with stage("report"):
+                summary.reports = build_reports(out, langs=report_langs, workers=workers, echo=echo)
+            manifest["reports"] = summary.reports
+        from analysis.report.site import write_index
+
+        ok = {status["label"] for status in summary.render_status if status["ok"]}
+        pages = [{"kind": job.template, "province": job.parameters.get("province"), "html": job.html,
+                  "ipynb": job.ipynb} for job in jobs if job.label in ok]
+        pages += [{"kind": "report", "lang": r["lang"], **r["paths"]} for r in summary.reports if r["ok"]]
+        write_index(out, pages=pages, lang=lang)
     manifest["finished"] = now()
     write_manifest(out / "manifest.json", {**manifest, "timings_seconds": summary.timings})
     return summary
+
+
+def page_keys(jobs: Sequence[NotebookJob], results: PanelResults, *, settings: EvaluationSettings,
+              tables: Path) -> dict[str, str]:
+    """Cache key of every page: the code, the notebook's parameters and what it shows.
+
+    A province page shows only that province's fits (effects as fitted, predictions,
+    diagnostics, failures; no quantity that depends on other provinces, such as adjusted
+    p-values) and the run's parameters, so its key is built from those alone and a change
+    to another province leaves it valid. Its provenance block then still names the run
+    that rendered it (start time and input checksums), which is the run whose numbers it
+    shows; the manifest lists each page's key and whether it was reused. The national and
+    data-quality pages depend on every table.
+    """
+    everything = digest(*[p.name + ":" + sha256_file(p) for p in sorted(tables.glob("*")) if p.is_file()])
+
+    def rows(frame: pd.DataFrame, code: str) -> pd.DataFrame:
+        if frame.empty or "province" not in frame.columns:
+            return frame
+        return frame[frame["province"] == code].reset_index(drop=True)
+
+    keys = {}
+    for job in jobs:
+        if job.template == "province":
+            code = str(job.parameters["province"])
+            keys[job.label] = digest(code_fingerprint(), job.template, job.parameters, settings.as_dict(),
+                                     rows(results.effects[EFFECT_COLUMNS], code), rows(results.predictions, code),
+                                     rows(results.diagnostics, code), rows(results.failures, code))
+        else:
+            keys[job.label] = digest(code_fingerprint(), job.template, job.parameters, everything)
+    return keys
+
+
+def build_reports(out: Path, *, langs: Sequence[str], workers: int, echo=print) -> list[dict]:
+    """The end-of-plan report of a run in each language, into ``out/report``.
+
+    A language whose report fails is recorded (``ok`` false, ``error``) and the others go on.
+    """
+    from analysis.report.build import build_report
+
+    built = []
+    for lang in langs:
+        try:
+            report = build_report(out, out / "report", lang=lang, workers=workers)
+        except Exception as err:  # reported in the manifest and by the command; other languages go on
+            built.append({"lang": lang, "ok": False, "error": f"{type(err).__name__}: {err}"[:2000], "paths": {}})
+            continue
+        echo(f"  report: {lang} " + ", ".join(p.name for p in report.paths.values())
+             + f" ({report.figures_drawn} figures drawn, {report.figures_reused} reused)")
+        built.append({"lang": lang, "ok": True, "error": None,
+                      "paths": {kind: str(path.relative_to(out)) for kind, path in report.paths.items()},
+                      "pdf_pages": report.pdf_pages})
+    return built
 
 
 def read_manifest(out_dir: str | Path) -> dict:

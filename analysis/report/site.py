@@ -70,6 +70,10 @@ _TEXT = {
     "manifest": {"zh": "完整运行清单（manifest.json）", "en": "Full run manifest (manifest.json)"},
     "national_link": {"zh": "全国汇总", "en": "National summary"},
     "quality_link": {"zh": "数据质量", "en": "Data quality"},
+    "report_link": {"zh": "期末评估报告（{language}）", "en": "End-of-plan report ({language})"},
+    "language_zh": {"zh": "中文", "en": "Chinese"},
+    "language_en": {"zh": "英文", "en": "English"},
+    "workbook": {"zh": "Excel 表格", "en": "Excel workbook"},
     "tables": {"zh": "结果数据表", "en": "Result tables"},
     "no_tables": {"zh": "未找到数据表。", "en": "No tables found."},
     "html": {"zh": "网页", "en": "HTML"},
@@ -257,7 +261,8 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
         The run directory (see :func:`analysis.report.tables.load_run`).
     pages : list of dict
         Rendered pages: ``{"kind": "national" | "data_quality" | "province", "province": code or None,
-        "html": path, "ipynb": path}`` with paths relative to ``run_dir``.
+        "html": path, "ipynb": path}`` and reports ``{"kind": "report", "lang": "zh" | "en",
+        "html": path, "pdf": path, "xlsx": path}``, with paths relative to ``run_dir``.
     lang : {"zh", "en"}
         Language of the page (the title is always shown in both).
 
@@ -279,6 +284,13 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
         name = "national_link" if page.get("kind") == "national" else "quality_link"
         links = [_link(page.get("html"), text(name, lang)),
                  _link(page.get("ipynb"), text("notebook", lang))]
+        cells = " · ".join(link.html if isinstance(link, _Raw) else html.escape(link) for link in links)
+        parts.append(f'<p class="callout">{cells}</p>')
+
+    for page in (p for p in pages if p.get("kind") == "report"):
+        language = text(f"language_{page.get('lang')}", lang)
+        links = [_link(page.get("html"), text("report_link", lang, language=language)), _link(page.get("pdf"), "PDF"),
+                 _link(page.get("xlsx"), text("workbook", lang))]
         cells = " · ".join(link.html if isinstance(link, _Raw) else html.escape(link) for link in links)
         parts.append(f'<p class="callout">{cells}</p>')
 

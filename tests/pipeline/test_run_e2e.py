@@ -30,9 +30,11 @@ def test_every_stage_writes_its_output(run):
                  "notebooks/province_340000.ipynb", "notebooks/national.ipynb", "tables/effects.csv",
                  "tables/predictions.csv", "tables/diagnostics.csv", "tables/national_effects.csv",
                  "tables/failures.csv", "tables/recovery_summary.csv", "tables/power.csv", "tables/targets.csv",
-                 "manifest.json"):
+                 "manifest.json", "report/report-zh.html", "report/report-zh.pdf", "report/report-zh.xlsx",
+                 "report/report-en.html", "report/report-en.pdf", "report/report-en.xlsx"):
         assert (out / path).is_file(), path
-    assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "write", "render"}
+    assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "write", "render", "report"}
+    assert [r["lang"] for r in summary.reports if r["ok"]] == ["zh", "en"]
 
 
 def test_effects_table_has_the_documented_columns_and_measures(run):
@@ -59,7 +61,9 @@ def test_manifest_traces_inputs_parameters_versions_and_revision(run):
 def test_index_links_every_page_and_pages_show_chinese_figures(run):
     _, out, _ = run
     index = (out / "index.html").read_text(encoding="utf-8")
-    for href in ("national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html", "notebooks/province_340000.ipynb"):
+    for href in ("national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html",
+                 "notebooks/province_340000.ipynb", "report/report-zh.pdf", "report/report-en.html",
+                 "report/report-en.xlsx"):
         assert href in index
     page = (out / "provinces" / "340000.html").read_text(encoding="utf-8")
     assert "data:image/png;base64" in page and "安徽" in page
