@@ -26,6 +26,11 @@ class DesignError(ValueError):
     """The series cannot support the requested design (e.g. too few points in a phase)."""
 
 
+#: Design matrices built recently, by (design, kind of time, ordinals, shock columns).
+_MATRICES: dict[tuple, pd.DataFrame] = {}
+_MATRIX_CACHE_SIZE = 64
+
+
 def intervention_columns(k: int, *, controlled: bool = False) -> tuple[str, str]:
     """Level and slope column names of interruption ``k`` (0-based)."""
     suffix = "" if k == 0 else f"_{k + 1}"
@@ -206,6 +211,23 @@ class ITSDesign:
         slope terms are the differences in level and slope change.
         """
         time = as_time_index(time)
+        if group is None:
+            # A panel fits many series on the same months with the same design (every
+            # indicator of a province): the matrix is built once and copied.
+            key = (self, is_monthly(time), ordinals(time).tobytes(),
+                   None if shock_columns is None else tuple(shock_columns))
+            try:
+                cached = _MATRICES.get(key)
+            except TypeError:  # a design holding unhashable values (e.g. a list) is not cached
+                return self._matrix(time, shock_columns=shock_columns, group=None)
+            if cached is None:
+                cached = _MATRICES[key] = self._matrix(time, shock_columns=shock_columns, group=None)
+                while len(_MATRICES) > _MATRIX_CACHE_SIZE:
+                    _MATRICES.pop(next(iter(_MATRICES)))
+            return cached.copy()
+        return self._matrix(time, shock_columns=shock_columns, group=group)
+
+    def _matrix(self, time: pd.Index, *, shock_columns: list[int] | None, group: np.ndarray | None) -> pd.DataFrame:
         o = ordinals(time)
         starts = self.starts(time)
         rel0 = (o - starts[0]).astype(float)

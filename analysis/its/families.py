@@ -180,6 +180,11 @@ def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
     while (it := it + 1) < limit and abs(step) > eps:
         theta = abs(theta)
         information = info(theta)
+        if not np.isfinite(information) or information == 0:
+            # The profile is flat: theta has run off towards infinity (no overdispersion).
+            # R's division gives Inf and the loop ends at its limit; so does this one.
+            it = limit
+            break
         step = score(theta) / information
         theta += step
     if theta < 0:

@@ -99,8 +99,15 @@ class ITSResults:
         if self.controlled and group is None:
             group = np.ones(len(time))
         X = self.design.matrix(time, shock_columns=shocks, group=group)
-        X = X.reindex(columns=self.params.index, fill_value=0.0)
-        return X.to_numpy(), self.design.counterfactual(X).to_numpy()
+        return self._with_and_without(X.reindex(columns=self.params.index, fill_value=0.0))
+
+    def _with_and_without(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with the intervention and the same rows with it switched off (as
+        :meth:`ITSDesign.counterfactual`, on arrays)."""
+        with_plan = X.to_numpy(dtype=float, copy=True)
+        counterfactual = with_plan.copy()
+        counterfactual[:, X.columns.get_indexer(self.design.intervention_names(X))] = 0.0
+        return with_plan, counterfactual
 
     @cached_property
     def _own_rows(self) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
@@ -109,8 +116,7 @@ class ITSResults:
         own = self.time if self.group is None else self.time[self.group == 1]
         if self.all_rows is not None:
             X = self.all_rows if self.group is None else self.all_rows.loc[self.group == 1]
-            X = X.reindex(columns=self.params.index, fill_value=0.0)
-            with_plan, counterfactual = X.to_numpy(), self.design.counterfactual(X).to_numpy()
+            with_plan, counterfactual = self._with_and_without(X.reindex(columns=self.params.index, fill_value=0.0))
         else:
             with_plan, counterfactual = self._build_rows(own, None)
         return with_plan, counterfactual, {int(o): i for i, o in enumerate(ordinals(own))}

@@ -27,6 +27,9 @@ def as_time_index(values: pd.Index | Sequence | np.ndarray) -> pd.Index:
     """
     if isinstance(values, pd.PeriodIndex):
         return values.asfreq("M") if values.freqstr != "M" else values
+    if isinstance(values, (list, tuple)) and values and all(isinstance(v, pd.Period) for v in values):
+        # Periods given one by one (an evaluation month, a window): no parsing needed.
+        return pd.PeriodIndex([v.asfreq("M") for v in values], freq="M")
     array = np.asarray(values)
     if array.dtype.kind in "iu":
         return pd.Index(array.astype(np.int64))

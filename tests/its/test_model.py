@@ -236,3 +236,38 @@ def test_short_phases_warn():
     with pytest.warns(ShortSeriesWarning, match="5 post-interruption"):
         y = np.random.default_rng(0).normal(size=len(months))
         SegmentedRegression(y, time=months, design=design).fit(cov_type="model")
+
+
+def test_irls_matches_statsmodels_glm_for_a_fixed_theta_negative_binomial():
+    y, n = binomial_series(seed=8)
+    keep = ~DESIGN.in_washin(MONTHS)
+    X = DESIGN.matrix(MONTHS[keep]).to_numpy()
+    from analysis.its.families import negative_binomial
+
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family=negative_binomial(theta=40.0),
+                              exposure=n).fit(cov_type="model")
+    # statsmodels' default tolerance stops earlier than ours (its score at the estimate is
+    # 40 times larger); tightened, it agrees.
+    ref = sm.GLM(y[keep], X, family=sm.families.NegativeBinomial(alpha=1 / 40.0), offset=np.log(n[keep])).fit(tol=1e-14)
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-10)
+
+
+def test_perfect_separation_is_an_error_not_a_silent_fit():
+    y, n = binomial_series(seed=2)
+    with pytest.raises(ModelError, match="cannot be estimated"):
+        SegmentedRegression(n.copy(), months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+
+
+def test_a_shock_month_without_events_converges_as_in_statsmodels():
+    # The shock dummy's coefficient drifts to minus infinity (quasi-separation of one row);
+    # the deviance settles and the other coefficients are those of statsmodels.
+    design = ITSDesign(interruption="2023-06", washin=3, shocks=("2020-02",))
+    y, n = binomial_series(seed=4, n=400)
+    y = np.where(MONTHS == pd.Period("2020-02", "M"), 0, y)
+    res = SegmentedRegression(y, months=MONTHS, design=design, family="binomial", trials=n).fit(cov_type="model")
+    keep = ~design.in_washin(MONTHS)
+    X = design.matrix(MONTHS[keep])
+    ref = sm.GLM(y[keep] / n[keep], X.to_numpy(), family=sm.families.Binomial(), var_weights=n[keep]).fit()
+    others = [c != "shock_2020-02" for c in X.columns]
+    np.testing.assert_allclose(res.params.to_numpy()[others], ref.params[others], rtol=1e-6, atol=1e-8)
+    assert res.params["shock_2020-02"] < -10

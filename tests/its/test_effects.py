@@ -1,0 +1,40 @@
+"""Effect contrasts: quantiles, p-values and delta-method intervals against scipy.stats."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.its import effects
+
+
+@pytest.mark.parametrize("df", [1.0, 2.5, 7.0, 30.0, 400.0, np.inf])
+@pytest.mark.parametrize("level", [0.8, 0.95, 0.99])
+def test_critical_values_match_scipy_stats(df, level):
+    reference = stats.norm.ppf(0.5 + level / 2) if np.isinf(df) else stats.t.ppf(0.5 + level / 2, df)
+    assert effects._critical(df, level) == pytest.approx(reference, rel=1e-10)
+
+
+@pytest.mark.parametrize("df", [1.0, 3.3, 20.0, np.inf])
+@pytest.mark.parametrize("z", [0.0, -0.7, 1.96, 4.5, -12.0])
+def test_p_values_match_scipy_stats(df, z):
+    reference = 2 * (stats.norm.sf(abs(z)) if np.isinf(df) else stats.t.sf(abs(z), df))
+    assert effects._p_value(z, df) == pytest.approx(reference, rel=1e-10, abs=1e-300)
+    assert np.isnan(effects._p_value(np.nan, df))
+
+
+def test_linear_contrast_is_the_delta_method_with_a_t_interval():
+    cov = np.array([[0.04, 0.01], [0.01, 0.09]])
+    g = np.array([1.0, -2.0])
+    c = effects.linear("x", 0.5, g, cov, df=12.0, level=0.95, scale="log")
+    se = np.sqrt(g @ cov @ g)
+    assert c.se == pytest.approx(se)
+    assert (c.ci_low, c.ci_high) == pytest.approx((0.5 - stats.t.ppf(0.975, 12) * se, 0.5 + stats.t.ppf(0.975, 12) * se))
+    assert c.p_value == pytest.approx(2 * stats.t.sf(0.5 / se, 12))
+
+
+def test_relative_effect_interval_is_built_on_the_log_scale():
+    c = effects.ratio_minus_one("r", np.log(1.2), np.array([1.0]), np.array([[0.01]]), df=np.inf, level=0.95)
+    assert c.estimate == pytest.approx(0.2)
+    assert (c.ci_low, c.ci_high) == pytest.approx((1.2 * np.exp(-1.959964 * 0.1) - 1, 1.2 * np.exp(1.959964 * 0.1) - 1),
+                                                  rel=1e-6)
+    assert c.se == pytest.approx(1.2 * 0.1)
