@@ -228,8 +228,28 @@ def read_csv_grid(path: Path) -> tuple[list[Grid], list[Problem]]:
         width = max((len(r) for r in rows), default=0)
         cells = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype="string")
     cells.columns = range(cells.shape[1])
-    grid = Grid(str(path), None, _clean(cells), np.arange(1, len(cells) + 1), damaged=damaged, encoding=encoding)
-    return [grid], []
+    lines, problems = _record_lines(text, delimiter, file=str(path))
+    if len(lines) != len(cells):  # the parsers disagree on records: number them as lines
+        lines = np.arange(1, len(cells) + 1)
+    grid = Grid(str(path), None, _clean(cells), lines, damaged=damaged, encoding=encoding)
+    return [grid], problems
+
+
+def _record_lines(text: str, delimiter: str, *, file: str) -> tuple[np.ndarray, list[Problem]]:
+    """The line on which each CSV record starts, and a problem for each record that runs
+    over several lines (a quoted field with line breaks: in monthly data, an unclosed quote)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    starts, problems, end = [], [], 0
+    for record in reader:
+        start, end = end + 1, reader.line_num
+        starts.append(start)
+        if end > start:
+            field = next((f for f in record if "\n" in f or "\r" in f), "")
+            problems.append(problem(
+                "multiline-field", file, row=start, value=field[:60].replace("\r", "").replace("\n", "⏎"),
+                message=f"a quoted field runs from line {start} to line {end}: the {end - start} line(s) after "
+                        f"line {start} were read as part of one value"))
+    return np.asarray(starts, dtype=np.int64), problems
 
 
 def _excel_text(value, number_format: str | None) -> str | None:

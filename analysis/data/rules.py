@@ -34,6 +34,8 @@ _CATALOGUE = [
          "save the file as UTF-8 CSV"),
     Rule("ragged-row", "error", "every CSV line has no more fields than the header",
          "remove the extra fields, or quote values that contain the delimiter"),
+    Rule("multiline-field", "error", "no CSV field runs over several lines (an unclosed quote joins the lines "
+         "after it into one value)", "remove the stray quote character (\"), or close the quote on the same line"),
     Rule("no-header", "error", "a sheet with data has a header row naming province, indicator and month",
          "add a header row: 省份/province, 指标/indicator, 月份/month, 分子/numerator, 分母/denominator, 数值/value"),
     Rule("missing-column", "error", "the columns the layout needs are present",
