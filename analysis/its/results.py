@@ -56,6 +56,15 @@ class ITSResults:
         """Degrees of freedom of the reference t distribution for the contrast ``gradient``."""
         return self.df_resid if self.contrast_df is None else self.contrast_df(np.asarray(gradient, float))
 
+    def df_for_many(self, gradients: np.ndarray) -> np.ndarray:
+        """:meth:`df_for` of each column of a (p x m) matrix of gradients."""
+        G = np.asarray(gradients, float)
+        if self.contrast_df is None:
+            return np.full(G.shape[1], float(self.df_resid))
+        if getattr(self.contrast_df, "vectorized", False):
+            return np.asarray(self.contrast_df(G), dtype=float)
+        return np.array([self.contrast_df(G[:, j]) for j in range(G.shape[1])], dtype=float)
+
     @property
     def months(self) -> pd.Index:
         """Alias of ``time`` for monthly series."""
@@ -147,6 +156,37 @@ class ITSResults:
         else:  # a ratio of non-positive means has no log scale
             relative = Contrast("effect_relative", np.nan, np.nan, np.nan, np.nan, np.nan, "ratio - 1")
         return absolute, relative
+
+    def effects_at(self, when: pd.Index | list, *, unit_scale: float = 1.0, level: float = 0.95) -> pd.DataFrame:
+        """:meth:`effect_at` for many periods at once, as a tidy table.
+
+        One row per period and measure (``effect_absolute``, ``effect_relative``) with the
+        columns of :class:`~analysis.its.effects.Contrast` and ``time`` (``month`` for
+        monthly series); the numbers equal those of :meth:`effect_at` period by period,
+        computed with one matrix product instead of a loop.
+        """
+        time = self._as_index(when)
+        with_plan, counterfactual = self._rows(time)
+        cov = self.cov.to_numpy()
+        m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
+        m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
+        positive = (m1 > 0) & (m0 > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_log = g1 / m1[:, None] - g0 / m0[:, None]
+            log_ratio = np.where(positive, np.log(m1 / m0), np.nan)
+        g_abs = g1 - g0
+        absolute = effects.linear_many(m1 - m0, g_abs, cov, df=self.df_for_many(g_abs.T), level=level)
+        relative = effects.ratio_minus_one_many(log_ratio, np.where(positive[:, None], g_log, 0.0), cov,
+                                                df=self.df_for_many(np.where(positive[:, None], g_log, 0.0).T),
+                                                level=level)
+        relative.loc[~positive, ["estimate", "se", "ci_low", "ci_high", "p_value", "df"]] = np.nan
+        key = "month" if is_monthly(time) else "time"
+        labels = time.astype(str) if is_monthly(time) else np.asarray(time)
+        frames = [frame.assign(**{key: labels, "measure": measure, "scale": scale})
+                  for frame, measure, scale in ((absolute, "effect_absolute", "display"),
+                                                (relative, "effect_relative", "ratio - 1"))]
+        columns = [key, "measure", "estimate", "se", "ci_low", "ci_high", "p_value", "scale", "df"]
+        return pd.concat(frames, ignore_index=True)[columns]
 
     def cumulative_effect(self, window: pd.Index | list, *, level: float = 0.95) -> Contrast:
         """Expected extra events over the periods in ``window`` (negative: events averted).

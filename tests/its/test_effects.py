@@ -1,6 +1,7 @@
 """Effect contrasts: quantiles, p-values and delta-method intervals against scipy.stats."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -38,3 +39,42 @@ def test_relative_effect_interval_is_built_on_the_log_scale():
     assert (c.ci_low, c.ci_high) == pytest.approx((1.2 * np.exp(-1.959964 * 0.1) - 1, 1.2 * np.exp(1.959964 * 0.1) - 1),
                                                   rel=1e-6)
     assert c.se == pytest.approx(1.2 * 0.1)
+
+
+def _fit(family, seed=0):
+    from analysis.its import ITSDesign, SegmentedRegression
+    from tests.conftest import ar1
+
+    months = pd.period_range("2019-01", "2025-12", freq="M")
+    design = ITSDesign(interruption="2023-06", washin=3)
+    rng = np.random.default_rng(seed)
+    X = design.matrix(months)
+    eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(months), 0.5, 0.05)
+    n = rng.integers(800, 1600, len(months))
+    if family == "gaussian":
+        return SegmentedRegression(10 + eta.to_numpy(), months=months, design=design).fit(), months
+    if family == "poisson":
+        return SegmentedRegression(rng.poisson(n * np.exp(eta)), months=months, design=design, family="poisson",
+                                   exposure=n).fit(), months
+    return SegmentedRegression(rng.binomial(n, 1 / (1 + np.exp(-eta))), months=months, design=design,
+                               family="binomial", trials=n).fit(), months
+
+
+@pytest.mark.parametrize("family", ["gaussian", "poisson", "binomial"])
+def test_effects_at_equals_effect_at_month_by_month(family):
+    res, months = _fit(family)
+    when = months[months >= pd.Period("2023-06", "M")][::5]
+    table = res.effects_at(when, unit_scale=100.0)
+    assert list(table["month"][:len(when)]) == [str(m) for m in when]
+    for month in when:
+        for contrast in res.effect_at(month, unit_scale=100.0):
+            row = table[(table["month"] == str(month)) & (table["measure"] == contrast.measure)].iloc[0]
+            for field in ("estimate", "se", "ci_low", "ci_high", "p_value", "df"):
+                assert row[field] == pytest.approx(getattr(contrast, field), rel=1e-9, abs=1e-12), (month, field)
+
+
+def test_vectorised_degrees_of_freedom_equal_one_at_a_time():
+    res, _ = _fit("binomial", seed=3)
+    G = np.random.default_rng(0).normal(size=(len(res.params), 7))
+    assert getattr(res.contrast_df, "vectorized", False)
+    np.testing.assert_allclose(res.df_for_many(G), [res.df_for(G[:, j]) for j in range(7)], rtol=1e-12)
