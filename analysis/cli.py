@@ -83,7 +83,8 @@ def _run(args: argparse.Namespace) -> int:
                                  workers=args.workers, tables_only=args.tables_only, lang=args.lang,
                                  progress=sys.stderr.isatty(), definition_changes=args.definition_changes,
                                  exclude_invalid=args.exclude_invalid, checks=checks,
-                                 report_langs=args.report_langs, use_cache=not args.no_cache)
+                                 report_langs=args.report_langs, use_cache=not args.no_cache,
+                                 robustness=args.robustness)
     except DataValidationError as err:
         report = getattr(err, "report", None)
         # The same report as 'validate' prints.
@@ -247,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the notebooks and index")
     run.add_argument("--report-langs", default="zh,en", type=_langs, metavar="zh,en",
                      help="languages of the end-of-plan report (HTML, PDF, Excel in OUT/report); 'none' for none")
+    run.add_argument("--robustness", action="store_true",
+                     help="also refit for the robustness, placebo and multilevel-model tables (minutes)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute every fit and page instead of reusing unchanged ones from OUT/.cache")
     run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")

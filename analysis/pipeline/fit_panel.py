@@ -20,6 +20,7 @@ from analysis.its.series import model_for_series
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import get_indicator
+from analysis.synthesis.event_time import EVENT_TIME_COLUMNS, event_time_effects
 
 EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value",
                   "scale", "unit", "df", "window_start", "window_end", "family", "cov_type"]
@@ -37,13 +38,16 @@ class PanelResults:
     diagnostics: pd.DataFrame
     failures: pd.DataFrame
     reused: tuple[str, ...] = field(default=())
+    #: Effects by months since each province's start (see :mod:`analysis.synthesis.event_time`).
+    event_time: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings
-               ) -> tuple[list[dict], pd.DataFrame, dict]:
+               ) -> tuple[list[dict], pd.DataFrame, dict, pd.DataFrame]:
     """Fit one series (rows of one province and indicator, sorted by month).
 
-    Returns effect rows, the monthly predictions and a diagnostics row.
+    Returns effect rows, the monthly predictions, a diagnostics row and the effects at each
+    month from the start to the evaluation month (event times, for staggered starts).
     """
     province, number = series["province"].iat[0], int(series["indicator"].iat[0])
     indicator = get_indicator(number)
@@ -86,7 +90,8 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
         "ljung_box_p": ljung_box_p(resid, lags=lags),
         "converged": res.converged,
     }
-    return rows, predictions, diagnostics
+    event_time = event_time_effects({(province, number): res}, through=end, level=level)
+    return rows, predictions, diagnostics, event_time
 
 
 def ljung_box_p(resid: np.ndarray, *, lags: int) -> float:
@@ -112,10 +117,10 @@ def ljung_box_p(resid: np.ndarray, *, lags: int) -> float:
 
 def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSettings]) -> tuple:
     panel, starts, settings = args
-    effects, predictions, diagnostics, failures = [], [], [], []
+    effects, predictions, diagnostics, failures, event_times = [], [], [], [], []
     for (province, number), series in panel.groupby(["province", "indicator"], sort=True):
         try:
-            rows, pred, diag = fit_series(series, start=starts[province], settings=settings)
+            rows, pred, diag, event_time = fit_series(series, start=starts[province], settings=settings)
         except Exception as err:  # one failing series must not stop the others: it is reported
             failures.append({"province": province, "indicator": int(number), "stage": "fit",
                              "error": type(err).__name__, "message": str(err)})
@@ -123,7 +128,8 @@ def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSetting
         effects += rows
         predictions.append(pred)
         diagnostics.append(diag)
-    return effects, predictions, diagnostics, failures
+        event_times.append(event_time)
+    return effects, predictions, diagnostics, failures, event_times
 
 
 def province_key(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings) -> str:
@@ -185,4 +191,6 @@ def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: Ev
     diagnostics = pd.DataFrame([row for part in parts for row in part[2]])
     failures = pd.DataFrame([row for part in parts for row in part[3]],
                             columns=["province", "indicator", "stage", "error", "message"])
-    return PanelResults(effects, predictions, diagnostics, failures, reused=reused)
+    curves = [frame for part in parts for frame in part[4]]
+    event_time = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=EVENT_TIME_COLUMNS)
+    return PanelResults(effects, predictions, diagnostics, failures, reused=reused, event_time=event_time)

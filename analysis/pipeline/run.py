@@ -20,6 +20,7 @@ from analysis.pipeline.national import national_effects
 from analysis.pipeline.recovery import coverage_summary, recovery_table
 from analysis.pipeline.render import NotebookJob, render_notebooks
 from analysis.pipeline.settings import EvaluationSettings
+from analysis.pipeline.synthesis_tables import event_time_tables, meta_regression_tables, robustness_tables
 from analysis.registry import timeline
 from analysis.synthesis.direction import classify_effects
 from analysis.synthesis.multiplicity import adjust_pvalues
@@ -80,7 +81,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                    lang: str = "zh", progress: bool = False, echo=print,
                    definition_changes: str | Path | None = None, exclude_invalid: bool = False,
                    checks: CheckSettings | None = None, report_langs: Sequence[str] = ("zh", "en"),
-                   use_cache: bool = True) -> RunSummary:
+                   use_cache: bool = True, robustness: bool = False) -> RunSummary:
     """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
 
     Parameters
@@ -115,6 +116,11 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         Reuse the fits of provinces whose rows are unchanged and the pages whose inputs are
         unchanged, from ``OUT/.cache`` (keys include a fingerprint of the code; see
         :mod:`analysis.pipeline.cache`). False recomputes everything (and refreshes the cache).
+    robustness : bool
+        Also refit the panel for the robustness tables (wash-in 0/6, national start, without
+        COVID months, Newey-West, leave-one-province-out), the in-time placebo tests and the
+        multilevel panel model (:func:`analysis.pipeline.synthesis_tables.robustness_tables`);
+        minutes rather than seconds.
     """
     settings = settings or EvaluationSettings()
     if lang not in ("zh", "en"):
@@ -154,7 +160,12 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         results = replace(results, effects=classify_effects(adjust_pvalues(results.effects, primary=primary)))
         national = classify_effects(adjust_pvalues(national, primary=primary))
         extra = {"power": mde_table(results.effects, diagnostics=results.diagnostics, level=settings.level),
-                 "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level)}
+                 "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level),
+                 **event_time_tables(results, settings=settings),
+                 **meta_regression_tables(results.effects, starts=starts, settings=settings)}
+    if robustness:
+        with stage("robustness"):
+            extra |= robustness_tables(panel, results, starts=starts, settings=settings, workers=workers)
     with stage("write"):
         written = write_tables(results, national, out / "tables")
         for name, frame in extra.items():
@@ -178,7 +189,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         inputs.append(describe_file(Path(changes_path), role="definition_changes"))
     manifest = {
         "inputs": inputs,
-        "parameters": {**settings.as_dict(), "lang": lang, "workers": workers,
+        "parameters": {**settings.as_dict(), "lang": lang, "workers": workers, "robustness": robustness,
                        "plan_start_default": str(timeline.IMPLEMENTATION_START)},
         "started": started,
         "counts": {"series": summary.n_series, "fitted": int(results.diagnostics.shape[0]),

@@ -569,8 +569,8 @@ def _fmt(value: object, column: str) -> str:
     return str(value)
 
 
-def _generic_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """An optional table of unknown schema, readable: names for codes, labels, rounding.
+def readable_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A table of any schema made readable: names for codes, labels, rounding.
 
     Columns without any value are left out (the workbook keeps them)."""
     out = pd.DataFrame(index=range(len(frame)))
@@ -593,7 +593,8 @@ def _generic_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
 _MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_relative", "effect_cumulative")
 
 
-def _numeric_columns(frame: pd.DataFrame, shown: pd.DataFrame, lang: str) -> tuple[str, ...]:
+def readable_numeric_columns(frame: pd.DataFrame, shown: pd.DataFrame, lang: str) -> tuple[str, ...]:
+    """Labels of the numeric columns of :func:`readable_table`'s output (to right-align)."""
     labels = {str(column): _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column)) for column in frame.columns}
     return tuple(labels[str(column)] for column in frame.columns
                  if labels[str(column)] in shown.columns and pd.api.types.is_numeric_dtype(frame[column])
@@ -742,10 +743,10 @@ def _optional_table(doc: ReportDocument, tables: RunTables, lang: str, name: str
     if frame.empty:
         doc.add(Paragraph(text("empty_table", lang, what=text(f"what_{name}", lang), file=file), "note"))
         return
-    shown = _generic_table(frame.head(MAX_ROWS), lang)
+    shown = readable_table(frame.head(MAX_ROWS), lang)
     size = 7.5 if len(shown.columns) <= 9 else 6.5 if len(shown.columns) <= 14 else 5.5
     doc.add(TableBlock(shown, caption=text("optional_caption", lang, title=title, file=file), key=name,
-                       numeric=_numeric_columns(frame, shown, lang), size=size))
+                       numeric=readable_numeric_columns(frame, shown, lang), size=size))
     if len(frame) > MAX_ROWS:
         doc.add(Paragraph(text("truncated", lang, shown=MAX_ROWS, total=len(frame), sheet=name), "note"))
 
@@ -756,10 +757,10 @@ def _quality_blocks(doc: ReportDocument, tables: RunTables, lang: str) -> None:
     recovery = tables.run_dir / "tables" / "recovery_summary.csv"
     if recovery.is_file():
         frame = pd.read_csv(recovery)
-        shown = _generic_table(frame, lang)
+        shown = readable_table(frame, lang)
         doc.add(Heading(text("recovery", lang), 2), Paragraph(text("recovery_intro", lang)),
                 TableBlock(shown, caption=text("recovery_caption", lang), key="recovery",
-                           numeric=_numeric_columns(frame, shown, lang), size=8))
+                           numeric=readable_numeric_columns(frame, shown, lang), size=8))
 
     doc.add(Heading(text("power", lang), 1, "power"))
     _optional_table(doc, tables, lang, "power", text("power", lang))

@@ -66,6 +66,25 @@ _TEXT = {
     "diagnostics": {"zh": "模型诊断", "en": "Model diagnostics"},
     "failures": {"zh": "拟合失败的序列", "en": "Series that could not be fitted"},
     "no_failures": {"zh": "无拟合失败的序列。", "en": "Every series was fitted."},
+    "multiplicity": {"zh": "多重检验校正", "en": "Multiple testing"},
+    "multiplicity_note": {"zh": "Benjamini-Hochberg（各效应量的全部指标）与 Holm（预先声明的主要指标）校正后的 p 值。",
+                          "en": "p-values adjusted by Benjamini-Hochberg (across all indicators of a measure) and Holm "
+                                "(across the primary indicators declared before the analysis)."},
+    "event_time": {"zh": "按实施月数的效应（分期启动）", "en": "Effects by months since the start (staggered starts)"},
+    "event_time_note": {"zh": "第 0 月为各省自己的启动月；只汇总所有省份均有观测的月数。",
+                        "en": "Month 0 is each province's own start month; only months observed in every province "
+                              "are pooled."},
+    "cohorts": {"zh": "不同启动时间的省份是否效应不同", "en": "Do effects differ by start cohort?"},
+    "meta_regression": {"zh": "效应的元回归（地区与启动延迟）", "en": "Meta-regression of effects on region and start delay"},
+    "power_section": {"zh": "检验效能与最小可检测效应", "en": "Power and minimum detectable effects"},
+    "targets_section": {"zh": "目标达成预测", "en": "Targets: projected attainment"},
+    "robustness_section": {"zh": "稳健性、安慰剂检验与多水平模型", "en": "Robustness, placebo tests and the multilevel model"},
+    "table_missing": {"zh": "本次运行未生成 tables/{name}.csv{hint}。", "en": "This run wrote no tables/{name}.csv{hint}."},
+    "table_empty": {"zh": "tables/{name}.csv 中没有可显示的记录（失败原因见同名 _failures 表，如有）。",
+                    "en": "tables/{name}.csv has no rows to show (reasons for failures, if any, are in its _failures table)."},
+    "robustness_hint": {"zh": "（运行时加 --robustness 可生成）", "en": " (run with --robustness to compute it)"},
+    "rows_shown": {"zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
+                   "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv."},
     "provenance": {"zh": "数据与代码来源", "en": "Provenance"},
     "manifest": {"zh": "完整运行清单（manifest.json）", "en": "Full run manifest (manifest.json)"},
     "national_link": {"zh": "全国汇总", "en": "National summary"},
@@ -321,3 +340,32 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     path = run_dir / "index.html"
     path.write_text(document, encoding="utf-8")
     return path
+
+
+def run_table_html(run_dir: str | Path, name: str, *, lang: str = "zh", query: str | None = None,
+                   columns: Sequence[str] | None = None, max_rows: int = 60, hint: str = "") -> str:
+    """A table of the run (``tables/<name>.csv``) made readable, or a note when it is absent.
+
+    ``query`` filters rows (:meth:`pandas.DataFrame.query`), ``columns`` selects columns;
+    names of provinces, measures and columns follow ``lang``, and at most ``max_rows`` rows
+    are shown (the note says how many there are).
+    """
+    from analysis.report.build import readable_numeric_columns, readable_table
+
+    path = Path(run_dir) / "tables" / f"{name}.csv"
+    if not path.is_file():
+        return note_html(text("table_missing", lang, name=name, hint=text(hint, lang) if hint else ""))
+    frame = pd.read_csv(path, dtype={"province": str})
+    if query:
+        frame = frame.query(query)
+    if columns:
+        frame = frame[[c for c in columns if c in frame.columns]]
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        return note_html(text("table_empty", lang, name=name))
+    shown = readable_table(frame.head(max_rows), lang)
+    out = table_html(shown, numeric=readable_numeric_columns(frame, shown, lang))
+    if len(frame) > max_rows:
+        out += note_html(text("rows_shown", lang, shown=max_rows, total=len(frame), name=name))
+    return out
+

@@ -344,6 +344,12 @@ def load_run(run_dir: str | Path) -> RunTables:
     return RunTables(run_dir, effects, predictions, diagnostics, failures, national, manifest)
 
 
+def read_optional(run_dir: str | Path, name: str) -> pd.DataFrame | None:
+    """``tables/<name>.csv`` of a run (province codes as text), or None when absent."""
+    path = Path(run_dir) / "tables" / f"{name}.csv"
+    return pd.read_csv(path, dtype={"province": str}) if path.is_file() else None
+
+
 def evaluation_month(tables: RunTables) -> str:
     """Month at which end-of-plan effects were evaluated ('YYYY-MM').
 
