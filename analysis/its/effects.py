@@ -97,32 +97,29 @@ def contrasts_frame(contrasts: list[Contrast]) -> pd.DataFrame:
 
 
 def linear_many(values: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray,
-                level: float) -> pd.DataFrame:
+                level: float) -> dict[str, np.ndarray]:
     """:func:`linear` for many contrasts: ``values`` (m), ``gradients`` (m x p), ``df`` (m).
 
-    Returns a frame with ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df``.
+    Returns arrays ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df``.
     """
     values = np.asarray(values, float)
     se = np.sqrt(np.maximum(np.einsum("mi,ij,mj->m", gradients, cov, gradients), 0.0))
     df = np.broadcast_to(np.asarray(df, float), values.shape)
+    finite = np.isfinite(df)
     q = 0.5 + level / 2
-    crit = np.where(np.isfinite(df), special.stdtrit(np.where(np.isfinite(df), df, 1.0), q), special.ndtri(q))
+    crit = np.where(finite, special.stdtrit(np.where(finite, df, 1.0), q), special.ndtri(q))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, values / se, np.where(values != 0, np.inf * np.sign(values), np.nan))
-    tail = np.where(np.isfinite(df), special.stdtr(np.where(np.isfinite(df), df, 1.0), -np.abs(z)), special.ndtr(-np.abs(z)))
-    p = np.where(np.isfinite(z), 2 * tail, np.nan)
-    return pd.DataFrame({"estimate": values, "se": se, "ci_low": values - crit * se, "ci_high": values + crit * se,
-                         "p_value": p, "df": df})
+    tail = np.where(finite, special.stdtr(np.where(finite, df, 1.0), -np.abs(z)), special.ndtr(-np.abs(z)))
+    return {"estimate": values, "se": se, "ci_low": values - crit * se, "ci_high": values + crit * se,
+            "p_value": np.where(np.isfinite(z), 2 * tail, np.nan), "df": np.array(df)}
 
 
 def ratio_minus_one_many(log_ratios: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray,
-                         level: float) -> pd.DataFrame:
+                         level: float) -> dict[str, np.ndarray]:
     """:func:`ratio_minus_one` for many contrasts (log ratios, their gradients and df)."""
     on_log = linear_many(log_ratios, gradients, cov, df=df, level=level)
     with np.errstate(over="ignore"):
-        ratio = np.exp(on_log["estimate"].to_numpy())
-        return pd.DataFrame({"estimate": ratio - 1, "se": ratio * on_log["se"].to_numpy(),
-                             "ci_low": np.expm1(on_log["ci_low"].to_numpy()),
-                             "ci_high": np.expm1(on_log["ci_high"].to_numpy()),
-                             "p_value": on_log["p_value"].to_numpy(), "df": on_log["df"].to_numpy()})
-
+        ratio = np.exp(on_log["estimate"])
+        return {"estimate": ratio - 1, "se": ratio * on_log["se"], "ci_low": np.expm1(on_log["ci_low"]),
+                "ci_high": np.expm1(on_log["ci_high"]), "p_value": on_log["p_value"], "df": on_log["df"]}

@@ -160,33 +160,40 @@ class ITSResults:
     def effects_at(self, when: pd.Index | list, *, unit_scale: float = 1.0, level: float = 0.95) -> pd.DataFrame:
         """:meth:`effect_at` for many periods at once, as a tidy table.
 
-        One row per period and measure (``effect_absolute``, ``effect_relative``) with the
-        columns of :class:`~analysis.its.effects.Contrast` and ``time`` (``month`` for
-        monthly series); the numbers equal those of :meth:`effect_at` period by period,
-        computed with one matrix product instead of a loop.
+        One row per period and measure (``effect_absolute`` for every period, then
+        ``effect_relative``) with the columns of :class:`~analysis.its.effects.Contrast`
+        and ``time`` (``month`` for monthly series); the numbers equal those of
+        :meth:`effect_at` period by period, computed with one matrix product instead of a loop.
         """
         time = self._as_index(when)
+        arrays = self.effect_arrays(time, unit_scale=unit_scale, level=level)
+        key = "month" if is_monthly(time) else "time"
+        labels = np.asarray(time.astype(str) if is_monthly(time) else time, dtype=object)
+        n = len(time)
+        return pd.DataFrame({key: np.concatenate([labels, labels]),
+                             "measure": np.repeat(["effect_absolute", "effect_relative"], n),
+                             **{name: np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
+                                for name in ("estimate", "se", "ci_low", "ci_high", "p_value")},
+                             "scale": np.repeat(["display", "ratio - 1"], n),
+                             "df": np.concatenate([arrays["absolute"]["df"], arrays["relative"]["df"]])})
+
+    def effect_arrays(self, time: pd.Index, *, unit_scale: float = 1.0, level: float = 0.95
+                      ) -> dict[str, dict[str, np.ndarray]]:
+        """The numbers of :meth:`effects_at` as arrays: ``{"absolute": {...}, "relative": {...}}``
+        with ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df`` per period."""
         with_plan, counterfactual = self._rows(time)
         cov = self.cov.to_numpy()
         m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
         m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
         positive = (m1 > 0) & (m0 > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g_log = g1 / m1[:, None] - g0 / m0[:, None]
+            g_log = np.where(positive[:, None], g1 / m1[:, None] - g0 / m0[:, None], 0.0)
             log_ratio = np.where(positive, np.log(m1 / m0), np.nan)
         g_abs = g1 - g0
         absolute = effects.linear_many(m1 - m0, g_abs, cov, df=self.df_for_many(g_abs.T), level=level)
-        relative = effects.ratio_minus_one_many(log_ratio, np.where(positive[:, None], g_log, 0.0), cov,
-                                                df=self.df_for_many(np.where(positive[:, None], g_log, 0.0).T),
-                                                level=level)
-        relative.loc[~positive, ["estimate", "se", "ci_low", "ci_high", "p_value", "df"]] = np.nan
-        key = "month" if is_monthly(time) else "time"
-        labels = time.astype(str) if is_monthly(time) else np.asarray(time)
-        frames = [frame.assign(**{key: labels, "measure": measure, "scale": scale})
-                  for frame, measure, scale in ((absolute, "effect_absolute", "display"),
-                                                (relative, "effect_relative", "ratio - 1"))]
-        columns = [key, "measure", "estimate", "se", "ci_low", "ci_high", "p_value", "scale", "df"]
-        return pd.concat(frames, ignore_index=True)[columns]
+        relative = effects.ratio_minus_one_many(log_ratio, g_log, cov, df=self.df_for_many(g_log.T), level=level)
+        relative = {name: np.where(positive, values, np.nan) for name, values in relative.items()}
+        return {"absolute": absolute, "relative": relative}
 
     def cumulative_effect(self, window: pd.Index | list, *, level: float = 0.95) -> Contrast:
         """Expected extra events over the periods in ``window`` (negative: events averted).
@@ -197,12 +204,13 @@ class ITSResults:
         if self.size is None:
             raise ValueError("a cumulative count effect needs a count family with denominators")
         window = self._as_index(window)
-        own = self.time if self.group is None else self.time[self.group == 1]
         sizes = self.size if self.group is None else self.size[self.group == 1]
-        missing = window.difference(own)
-        if len(missing):
-            raise ValueError(f"no denominators for {list(map(str, missing))}")
-        size = pd.Series(sizes, index=own).loc[window].to_numpy()
+        position = self._own_rows[2] if is_monthly(window) == is_monthly(self.time) else {}
+        rows = [position.get(int(o)) for o in ordinals(window)]
+        missing = [str(t) for t, r in zip(window, rows) if r is None]
+        if missing:
+            raise ValueError(f"no denominators for {missing}")
+        size = np.asarray(sizes, dtype=float)[rows]
         with_plan, counterfactual = self._rows(window)
         m1, g1 = self._mean_and_gradient(with_plan, 1.0)
         m0, g0 = self._mean_and_gradient(counterfactual, 1.0)

@@ -20,7 +20,7 @@ from analysis.its.series import model_for_series
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import get_indicator
-from analysis.synthesis.event_time import EVENT_TIME_COLUMNS, event_time_effects
+from analysis.synthesis.event_time import event_time_arrays, event_time_frame
 
 EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value",
                   "scale", "unit", "df", "window_start", "window_end", "family", "cov_type"]
@@ -43,11 +43,12 @@ class PanelResults:
 
 
 def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings
-               ) -> tuple[list[dict], pd.DataFrame, dict, pd.DataFrame]:
+               ) -> tuple[list[dict], pd.DataFrame, dict, dict[str, np.ndarray]]:
     """Fit one series (rows of one province and indicator, sorted by month).
 
     Returns effect rows, the monthly predictions, a diagnostics row and the effects at each
-    month from the start to the evaluation month (event times, for staggered starts).
+    month from the start to the evaluation month (event times, for staggered starts; arrays
+    by column, see :func:`analysis.synthesis.event_time.event_time_arrays`).
     """
     province, number = series["province"].iat[0], int(series["indicator"].iat[0])
     indicator = get_indicator(number)
@@ -90,7 +91,7 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
         "ljung_box_p": ljung_box_p(resid, lags=lags),
         "converged": res.converged,
     }
-    event_time = event_time_effects({(province, number): res}, through=end, level=level)
+    event_time = event_time_arrays(province, number, res, through=end, level=level)
     return rows, predictions, diagnostics, event_time
 
 
@@ -191,6 +192,5 @@ def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: Ev
     diagnostics = pd.DataFrame([row for part in parts for row in part[2]])
     failures = pd.DataFrame([row for part in parts for row in part[3]],
                             columns=["province", "indicator", "stage", "error", "message"])
-    curves = [frame for part in parts for frame in part[4]]
-    event_time = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=EVENT_TIME_COLUMNS)
+    event_time = event_time_frame([arrays for part in parts for arrays in part[4]])
     return PanelResults(effects, predictions, diagnostics, failures, reused=reused, event_time=event_time)

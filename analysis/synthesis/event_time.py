@@ -109,7 +109,9 @@ __all__ = [
     "POOLED_COLUMNS",
     "CohortHeterogeneity",
     "cohort_heterogeneity",
+    "event_time_arrays",
     "event_time_effects",
+    "event_time_frame",
     "fit_event_time_models",
     "pooled_event_time",
 ]
@@ -258,35 +260,55 @@ def event_time_effects(
     2           2  2023-09       3.0
     """
     through_month = None if through is None else pd.Period(str(through), "M")
-    rows: list[pd.DataFrame] = []
-    for key in sorted(results, key=lambda k: (str(k[0]), int(k[1]))):
-        province, number = str(key[0]), int(key[1])
-        res = results[key]
-        if not is_monthly(res.time):
-            raise ValueError(f"series {province} x {number} has integer time; event times need months")
-        indicator = get_indicator(number)
-        start = _start_of(res)
-        own = res.time if res.group is None else res.time[res.group == 1]
-        months = own[own >= start]
-        if through_month is not None:
-            months = months[months <= through_month]
-        event_times = (np.asarray(months.asi8) - start.ordinal).astype(int)
-        if max_event_time is not None:
-            keep = event_times <= max_event_time
-            months, event_times = months[keep], event_times[keep]
-        if len(months) == 0:
-            continue
-        effects = res.effects_at(months, unit_scale=indicator.scale, level=level)
-        n = len(months)
-        effects["province"], effects["indicator"], effects["start_month"] = province, number, str(start)
-        effects["event_time"] = np.tile(event_times, 2)
-        effects["phase"] = np.tile(np.asarray(res.design.phase(months), dtype=str), 2)
-        effects["scale"] = np.repeat([indicator.unit, "ratio - 1"], n)
-        rows.append(effects[EVENT_TIME_COLUMNS])
-    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=EVENT_TIME_COLUMNS)
+    rows = [event_time_arrays(str(key[0]), int(key[1]), results[key], through=through_month,
+                              max_event_time=max_event_time, level=level)
+            for key in sorted(results, key=lambda k: (str(k[0]), int(k[1])))]
+    return event_time_frame(rows)
+
+
+def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, through: TimeLike | None = None,
+                      max_event_time: int | None = None, level: float = 0.95) -> dict[str, np.ndarray]:
+    """The rows of :func:`event_time_effects` for one series, as arrays by column (cheap to
+    collect for a thousand series and turn into one frame with :func:`event_time_frame`)."""
+    if not is_monthly(res.time):
+        raise ValueError(f"series {province} x {indicator} has integer time; event times need months")
+    spec = get_indicator(int(indicator))
+    start = _start_of(res)
+    own = res.time if res.group is None else res.time[res.group == 1]
+    months = own[own >= start]
+    if through is not None:
+        months = months[months <= pd.Period(str(through), "M")]
+    event_times = (np.asarray(months.asi8) - start.ordinal).astype(int)
+    if max_event_time is not None:
+        keep = event_times <= max_event_time
+        months, event_times = months[keep], event_times[keep]
+    n = len(months)
+    if n == 0:
+        return {name: np.array([], dtype=object) for name in EVENT_TIME_COLUMNS}
+    arrays = res.effect_arrays(months, unit_scale=spec.scale, level=level)
+    labels = np.asarray(months.astype(str), dtype=object)
+    phases = np.asarray(res.design.phase(months), dtype=object)
+    part = {"province": np.full(2 * n, str(province), dtype=object), "indicator": np.full(2 * n, int(indicator)),
+            "start_month": np.full(2 * n, str(start), dtype=object),
+            "event_time": np.concatenate([event_times, event_times]),
+            "month": np.concatenate([labels, labels]), "phase": np.concatenate([phases, phases]),
+            "measure": np.repeat(np.array(MEASURES, dtype=object), n)}
+    for name in ("estimate", "se", "ci_low", "ci_high", "p_value", "df"):
+        part[name] = np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
+    part["scale"] = np.repeat(np.array([spec.unit, "ratio - 1"], dtype=object), n)
+    return part
+
+
+def event_time_frame(parts: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """One table (columns :data:`EVENT_TIME_COLUMNS`) from :func:`event_time_arrays` parts, in their order."""
+    parts = [part for part in parts if len(part["event_time"])]
+    if not parts:
+        return pd.DataFrame(columns=EVENT_TIME_COLUMNS)
+    table = pd.DataFrame({name: np.concatenate([part[name] for part in parts]) for name in EVENT_TIME_COLUMNS})
     table["event_time"] = table["event_time"].astype(int)
     table["indicator"] = table["indicator"].astype(int)
-    return table.sort_values(["province", "indicator", "measure", "event_time"], ignore_index=True)
+    # Built in order: series sorted by province and indicator, then measure, then event time.
+    return table
 
 
 # ---------------------------------------------------------------------------------------
