@@ -859,6 +859,21 @@ def _reproducibility_blocks(doc: ReportDocument, tables: RunTables, lang: str, v
 # ---------------------------------------------------------------------------------------
 
 
+#: Manifest entries that change with every run of the same inputs (times, what was reused).
+_VOLATILE_MANIFEST_KEYS = ("started", "finished", "timings_seconds", "pages", "reports", "cache", "render_failures")
+
+
+def _stable_manifest(path: Path) -> str | None:
+    """Digest of the manifest without its per-run entries (times, cache use): a rerun on
+    unchanged inputs, parameters and code reuses the workbook, whose manifest sheet then
+    names the run that wrote it."""
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    stable = {k: v for k, v in manifest.items() if k not in _VOLATILE_MANIFEST_KEYS}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _table_files(run_dir: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for path in sorted((run_dir / "tables").glob("*")):
@@ -1116,7 +1131,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", 
     workbook_path = out / f"report-{lang}.xlsx"
     workbook_key = hashlib.sha256(json.dumps(
         [lang, {k: v["sha256"] for k, v in table_files.items()},
-         _sha256(run_dir / "manifest.json") if (run_dir / "manifest.json").is_file() else None,
+         _stable_manifest(run_dir / "manifest.json"),
          _source_digest("analysis.report.workbook", "analysis.report.narrative")]).encode()).hexdigest()
     write_workbook = "xlsx" in formats and (cache.get("workbook") != workbook_key or not workbook_path.is_file())
     result.workbook_reused = "xlsx" in formats and not write_workbook
