@@ -80,10 +80,10 @@ OPTIONAL_TABLES = {"robustness": "robustness.csv", "power": "power.csv", "data_q
 MAX_ROWS = 60
 #: Usable width of an A4 page with the template's margins, and the tallest figure (mm).
 TEXT_WIDTH_MM = 174.0
-MAX_FIGURE_HEIGHT_MM = {"province": 222.0, "forest": 205.0, "overview": 150.0}
+MAX_FIGURE_HEIGHT_MM = {"province": 222.0, "forest": 205.0, "overview": 150.0, "event_time": 110.0}
 #: Resolution of the figures: the province panels are large (about 16 x 21 inches) and
 #: costly to draw, so they keep the figures module's default; the others are small.
-FIGURE_DPI = {"province": 90, "forest": 150, "overview": 150}
+FIGURE_DPI = {"province": 90, "forest": 150, "overview": 150, "event_time": 150}
 
 _TEXT: dict[str, dict[str, str]] = {
     "header": {"zh": "全面提升医疗质量行动计划（2023—2025年）期末评估", "en": "Action Plan for Medical Quality 2023–2025: "
@@ -175,6 +175,17 @@ _TEXT: dict[str, dict[str, str]] = {
               "estimate, coloured and shaped by verdict); the diamond at the bottom is the national random-effects "
               "estimate and the thin line its 95% prediction interval.",
     },
+    "event_time": {"zh": "按实施月数的效应（分期启动）", "en": "Effects by months since the start (staggered starts)"},
+    "event_time_intro": {
+        "zh": "各省启动月份不同：第 0 月为各省自己的启动月。每幅图为主要指标的全国合并相对效应（随机效应，95% CI），"
+              "只汇总所有省份均有观测的月数；每个省份只与其自身启动前的反事实比较，因此不存在以已实施省份为对照的问题。"
+              "全部指标见 tables/event_time_national.csv。",
+        "en": "Provinces started in different months: month 0 is each province's own start. Each plot shows a primary "
+              "indicator's national relative effect (random effects, 95% CI) over the months observed in every province; "
+              "each province is compared only with its own pre-start counterfactual, so no province that has already "
+              "started serves as a control. All indicators: tables/event_time_national.csv."},
+    "event_time_caption": {"zh": "指标 {number}（{name}）：按启动后月数的全国相对效应",
+                           "en": "Indicator {number} ({name}): national relative effect by months since the start"},
     "forest_caption": {"zh": "指标 {number}（{name}）：各省与全国的{month}相对效应", "en": "Indicator {number} ({name}): "
                        "provincial and national relative effects at {month}"},
     "reproducibility": {"zh": "附录 B：可重复性", "en": "Appendix B: reproducibility"},
@@ -475,7 +486,7 @@ def _table_html(b: TableBlock, label: str, lang: str) -> str:
 class FigureTask:
     """One figure to draw: what (kind, subject), from which rows, to which file."""
 
-    kind: str  # "province", "forest" or "overview"
+    kind: str  # "province", "forest", "overview" or "event_time"
     subject: str
     lang: str
     path: Path
@@ -512,6 +523,10 @@ def _draw(task: FigureTask) -> tuple[str, float]:
                                        lang=task.lang, dpi=task.dpi)
     elif task.kind == "overview":
         fig = figures.national_overview(frames["national"], lang=task.lang, month=task.month, dpi=task.dpi)
+    elif task.kind == "event_time":
+        from analysis.report.event_time_figure import event_time_figure
+
+        fig = event_time_figure(frames["pooled"], indicator=int(task.subject), lang=task.lang, dpi=task.dpi)
     else:
         raise ValueError(f"unknown figure kind {task.kind!r}")
     task.path.parent.mkdir(parents=True, exist_ok=True)
@@ -778,6 +793,33 @@ def _quality_blocks(doc: ReportDocument, tables: RunTables, lang: str) -> None:
                            widths=("auto", 1, *("auto",) * (len(overview.columns) - 2))))
 
 
+def _event_time_blocks(doc: ReportDocument, tables: RunTables, lang: str,
+                       figure: Callable[..., FigureBlock | None]) -> None:
+    numbers = _event_time_indicators(tables)
+    if not numbers:
+        return
+    doc.add(Heading(text("event_time", lang), 1, "event-time"), Paragraph(text("event_time_intro", lang)))
+    for number in numbers:
+        block = figure("event_time", str(number), caption=text("event_time_caption", lang, number=number,
+                                                              name=get_indicator(int(number)).name(lang)))
+        if block is not None:
+            doc.add(block)
+
+
+def _event_time_curves(tables: RunTables) -> pd.DataFrame | None:
+    path = tables.run_dir / "tables" / "event_time_national.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _event_time_indicators(tables: RunTables) -> list[int]:
+    """The primary indicators declared in the run's parameters that have an event-time curve."""
+    curves = _event_time_curves(tables)
+    if curves is None or curves.empty:
+        return []
+    primary = (tables.manifest.get("parameters") or {}).get("primary_indicators") or []
+    return sorted({int(n) for n in primary} & set(curves["indicator"].astype(int)))
+
+
 def _forest_blocks(doc: ReportDocument, tables: RunTables, lang: str,
                    figure: Callable[..., FigureBlock | None]) -> None:
     month = evaluation_month(tables)
@@ -958,6 +1000,7 @@ def report_document(tables: RunTables, *, lang: str = "zh", figure: Callable[...
     _province_blocks(doc, tables, lang, figure)
     _quality_blocks(doc, tables, lang)
     _forest_blocks(doc, tables, lang, figure)
+    _event_time_blocks(doc, tables, lang, figure)
     _reproducibility_blocks(doc, tables, lang, versions, table_files)
     return doc
 
@@ -993,6 +1036,12 @@ def _figure_tasks(tables: RunTables, lang: str, figures_dir: Path) -> dict[tuple
                   else relative}
         tasks["forest", str(number)] = FigureTask("forest", str(number), lang, figures_dir / f"forest_{number}.png",
                                                   frames, month, FIGURE_DPI["forest"])
+    curves = _event_time_curves(tables)
+    for number in _event_time_indicators(tables):
+        frames = {"pooled": curves[curves["indicator"] == number].reset_index(drop=True)}
+        tasks["event_time", str(number)] = FigureTask("event_time", str(number), lang,
+                                                      figures_dir / f"event_time_{number}.png", frames, month,
+                                                      FIGURE_DPI["event_time"])
     return tasks
 
 
@@ -1125,7 +1174,7 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", 
     stale = [name for name, task in tasks.items()
              if figure_cache.get(task.name) != keys[name] or not task.path.is_file()]
     # Costliest first, so the pool is not left waiting on one province at the end.
-    stale.sort(key=lambda name: {"province": 0, "forest": 1, "overview": 2}[name[0]])
+    stale.sort(key=lambda name: {"province": 0, "forest": 1, "overview": 2, "event_time": 3}[name[0]])
     result.figures_reused = len(tasks) - len(stale)
 
     workbook_path = out / f"report-{lang}.xlsx"

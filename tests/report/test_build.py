@@ -217,3 +217,22 @@ def test_an_empty_optional_table_is_a_note_and_the_pdf_builds(run_dir, tmp_path)
     assert "(tables/data_quality.csv) has no rows" in page
     assert 'id="data_quality"' not in page
     assert result.paths["pdf"].is_file()
+
+
+def test_event_time_curves_of_the_primary_indicators_are_in_the_report(run_dir, fitted, tmp_path):
+    from analysis.synthesis.event_time import pooled_event_time
+
+    results, _ = fitted
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    pooled_event_time(results.event_time).to_csv(run / "tables" / "event_time_national.csv", index=False)
+    numbers = sorted(set(results.event_time["indicator"]))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["parameters"]["primary_indicators"] = [numbers[0], 999]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    result = build_report(run, tmp_path / "out", lang="en", workers=1, formats=("html", "pdf"))
+    page = _html(result)
+    assert "Effects by months since the start" in page
+    assert f"event_time_{numbers[0]}.png" in page and f"event_time_{numbers[1]}.png" not in page
+    assert (tmp_path / "out" / "figures" / "en" / f"event_time_{numbers[0]}.png").is_file()
+    assert result.paths["pdf"].is_file()
