@@ -248,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the notebooks and index")
     run.add_argument("--report-langs", default="zh,en", type=_langs, metavar="zh,en",
                      help="languages of the end-of-plan report (HTML, PDF, Excel in OUT/report); 'none' for none")
-    run.add_argument("--robustness", action="store_true",
-                     help="also refit for the robustness, placebo and multilevel-model tables (minutes)")
+    run.add_argument("--no-robustness", dest="robustness", action="store_false",
+                     help="skip the refits for the robustness, placebo and multilevel-model tables (about 40 s)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute every fit and page instead of reusing unchanged ones from OUT/.cache")
     run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")

@@ -1,8 +1,8 @@
 """The national synthesis tables of a run, beyond the pooled effects.
 
 Every table is computed from the fitted panel (nothing is refitted) except the robustness
-tables, which refit the panel under other analysis choices and are computed only when asked
-(``python -m analysis run --robustness``; they take minutes rather than seconds).
+tables, which refit the panel under other analysis choices (about 40 s for the full panel on
+2 cores; ``python -m analysis run --no-robustness`` skips them).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def robustness_tables(panel: pd.DataFrame, results: PanelResults, *, starts: Map
     """Sensitivity to the analysis choices, placebo tests and the multilevel panel model.
 
     These refit the panel (each variant, each placebo start, one mixed model per
-    indicator), so they run only on request.
+    indicator); the run caches them.
     """
     from analysis.synthesis.panel_model import compare_with_meta, panel_model_frame
     from analysis.synthesis.placebo import placebo_panel, rejection_rates

@@ -82,7 +82,7 @@ _TEXT = {
     "table_missing": {"zh": "本次运行未生成 tables/{name}.csv{hint}。", "en": "This run wrote no tables/{name}.csv{hint}."},
     "table_empty": {"zh": "tables/{name}.csv 中没有可显示的记录（失败原因见同名 _failures 表，如有）。",
                     "en": "tables/{name}.csv has no rows to show (reasons for failures, if any, are in its _failures table)."},
-    "robustness_hint": {"zh": "（运行时加 --robustness 可生成）", "en": " (run with --robustness to compute it)"},
+    "robustness_hint": {"zh": "（本次运行使用了 --no-robustness）", "en": " (the run used --no-robustness)"},
     "rows_shown": {"zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
                    "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv."},
     "provenance": {"zh": "数据与代码来源", "en": "Provenance"},

@@ -57,6 +57,7 @@ def test_a_change_to_one_province_recomputes_only_what_depends_on_it(tmp_path):
     second = run_evaluation(data, out, **quiet)
     assert set(second.reused_fits) == {"340000", "540000"}
     assert set(second.reused_pages) == {"national", "data_quality", "340000", "540000"}
+    assert not first.reused_robustness and second.reused_robustness
     pd.testing.assert_frame_equal(pd.read_csv(out / "tables" / "effects.csv"), effects)
 
     panel = pd.read_csv(data / "panel.csv", dtype=str)
@@ -66,6 +67,7 @@ def test_a_change_to_one_province_recomputes_only_what_depends_on_it(tmp_path):
     third = run_evaluation(data, out, **quiet)
     assert third.reused_fits == ("340000",)
     assert third.reused_pages == ("340000",)
+    assert not third.reused_robustness  # the robustness tables pool every province
     assert (out / "provinces" / "340000.html").read_bytes() == pages["340000"]
     assert (out / "provinces" / "540000.html").read_bytes() != pages["540000"]
     manifest = json.loads((out / "manifest.json").read_text())

@@ -33,7 +33,10 @@ def test_every_stage_writes_its_output(run):
                  "manifest.json", "report/report-zh.html", "report/report-zh.pdf", "report/report-zh.xlsx",
                  "report/report-en.html", "report/report-en.pdf", "report/report-en.xlsx"):
         assert (out / path).is_file(), path
-    assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "write", "render", "report"}
+    assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "robustness", "write", "render", "report"}
+    for name in ("robustness", "leave_one_out", "placebo", "placebo_rates", "panel_model", "panel_vs_meta",
+                 "event_time", "event_time_national", "cohort_tests", "meta_regression"):
+        assert (out / "tables" / f"{name}.csv").is_file(), name
     assert [r["lang"] for r in summary.reports if r["ok"]] == ["zh", "en"]
 
 
