@@ -32,19 +32,20 @@ def pooling_inputs(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFram
 
 
 def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool = True,
-                     level: float = 0.95) -> pd.DataFrame:
+                     level: float = 0.95, hksj_floor: bool = True) -> pd.DataFrame:
     """Random-effects national estimate per indicator and measure.
 
     Returns one row per indicator x measure with the pooled ``estimate``, ``ci_low``,
     ``ci_high``, ``p_value``, prediction interval (``pi_low``, ``pi_high``), ``tau2``,
     ``i2`` (percent) and ``k`` (provinces). Relative effects are back-transformed to
-    ratio - 1 (``tau2`` stays on the log scale).
+    ratio - 1 (``tau2`` stays on the log scale). With ``hksj`` the Knapp-Hartung factor is
+    floored at 1 unless ``hksj_floor`` is false (see :mod:`analysis.synthesis.pooling`).
     """
     inputs = pooling_inputs(effects, level=level)
     if inputs.empty:
         return pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value"])
     pooled = pool_frame(inputs, estimate="pool_estimate", se="pool_se", by=["indicator", "measure"],
-                        method=method, hksj=hksj, level=level)
+                        method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     relative = pooled["measure"] == "effect_end_relative"
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
         pooled.loc[relative, col] = np.expm1(pooled.loc[relative, col])

@@ -154,6 +154,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     summary.failures = results.failures
     with stage("pool"):
         national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
+                                    hksj_floor=settings.pooling_hksj_floor,
                                     level=settings.level)
     with stage("synthesis"):
         # Multiplicity (BH across all results of a measure, Holm across the declared primary

@@ -31,6 +31,9 @@ class EvaluationSettings:
     level: float = 0.95
     pooling_method: str = "reml"
     pooling_hksj: bool = True
+    #: Knapp-Hartung factor floored at 1 (metafor ``test="adhoc"``): the plain factor made
+    #: national placebo tests reject 6.9% at the 5% level (docs/national_coverage.md).
+    pooling_hksj_floor: bool = True
     #: Indicators declared primary before any result is seen (Holm adjustment across them):
     #: the national quality-and-safety improvement targets among the annex indicators
     #: (STEMI and stroke reperfusion, unplanned return to the operating room, perioperative

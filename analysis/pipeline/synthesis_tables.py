@@ -59,7 +59,8 @@ def event_time_tables(results: PanelResults, *, settings: EvaluationSettings) ->
     if curves.empty:
         return {"event_time": curves}
     national = pooled_event_time(curves, balanced=True, method=settings.pooling_method,
-                                 hksj=settings.pooling_hksj, level=settings.level)
+                                 hksj=settings.pooling_hksj, level=settings.level,
+                                 hksj_floor=settings.pooling_hksj_floor)
     available = [k for k in COHORT_EVENT_TIMES if k in set(curves["event_time"])]
     tables = {"event_time": curves, "event_time_national": national}
     if available:
@@ -85,6 +86,7 @@ def robustness_tables(panel: pd.DataFrame, results: PanelResults, *, starts: Map
     placebo, placebo_failures = placebo_panel(panel, starts=starts, settings=settings, workers=workers)
     panel_models = panel_model_frame(panel, starts=starts, settings=settings)
     national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
+                                    hksj_floor=settings.pooling_hksj_floor,
                                 level=settings.level)
     failures = pd.concat([sensitivity.failures.assign(stage="sensitivity"),
                           placebo_failures.assign(stage="placebo"),

@@ -353,6 +353,7 @@ def pooled_event_time(
     method: str = "reml",
     hksj: bool = True,
     level: float = 0.95,
+    hksj_floor: bool = False,
 ) -> pd.DataFrame:
     """National event-time curve: one random-effects meta-analysis per indicator, measure and event time.
 
@@ -366,7 +367,7 @@ def pooled_event_time(
         difference between early and late starters looks like a change over time.
         ``False`` keeps every event time, with ``k_provinces`` and ``balanced`` showing how
         many provinces stand behind each point.
-    method, hksj, level
+    method, hksj, level, hksj_floor
         As for :func:`analysis.synthesis.pooling.pool`; the defaults are the national
         analysis's (REML, Hartung-Knapp-Sidik-Jonkman).
 
@@ -402,7 +403,8 @@ def pooled_event_time(
     frame = _on_pooling_scale(effects)
     if frame.empty:
         return pd.DataFrame(columns=POOLED_COLUMNS)
-    pooled = pool_frame(frame, estimate="y", se="s", by=_KEYS, method=method, hksj=hksj, level=level)
+    pooled = pool_frame(frame, estimate="y", se="s", by=_KEYS, method=method, hksj=hksj, level=level,
+                        hksj_floor=hksj_floor)
     pooled = pooled.rename(columns={"k": "k_provinces"})
     totals = frame.groupby(["indicator", "measure"])["province"].nunique().rename("n_provinces")
     pooled = pooled.join(totals, on=["indicator", "measure"])

@@ -29,6 +29,11 @@ Inference for the pooled mean is a Wald z test by default. ``hksj=True`` gives t
 Hartung-Knapp-Sidik-Jonkman (Knapp & Hartung 2003) method as metafor's ``test="knha"``:
 the variance of the mean is multiplied by ``sum(w * (y - mu)**2) / (k - 1)`` (not truncated
 at 1, metafor's default) and the t distribution with k - 1 degrees of freedom is used.
+``hksj_floor=True`` floors that factor at 1, as metafor's ``test="adhoc"`` (Knapp & Hartung
+2003; Röver, Knapp & Friede 2015, BMC Med Res Methodol 15:99): without the floor, when the
+estimates agree more closely than their standard errors suggest, the adjusted interval is
+narrower than the Wald one, and national placebo tests on the synthetic data rejected in
+6.9% of cases at the 5% level (4.9% with the floor; ``docs/national_coverage.md``).
 With 32 provinces and often marked heterogeneity, this is the recommended choice for the
 national estimate (IntHout et al. 2014, BMC Med Res Methodol 14:25).
 """
@@ -165,6 +170,7 @@ def pool(
     method: Method = "reml",
     hksj: bool = False,
     level: float = 0.95,
+    hksj_floor: bool = False,
 ) -> PooledEstimate:
     """Pool effect estimates by inverse-variance weighting.
 
@@ -181,6 +187,9 @@ def pool(
         distribution (metafor ``test="knha"``) instead of the Wald z.
     level : float
         Confidence level in (0, 1).
+    hksj_floor : bool
+        With ``hksj``, floor the Knapp-Hartung factor at 1 (metafor ``test="adhoc"``), so
+        the interval is never narrower than the Wald one with t(k - 1).
 
     Returns
     -------
@@ -227,7 +236,7 @@ def pool(
         )
 
     mask = np.ones((1, y.size), dtype=bool)
-    fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level)
+    fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     if fit["tau2_reset"][0]:
         warnings.warn(_LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     return _result(fit, 0, level=level)
@@ -242,6 +251,7 @@ def pool_frame(
     method: Method = "reml",
     hksj: bool = False,
     level: float = 0.95,
+    hksj_floor: bool = False,
 ) -> pd.DataFrame:
     """Pool the rows of a long frame, one meta-analysis per group.
 
@@ -257,7 +267,7 @@ def pool_frame(
     by : str or sequence of str, optional
         Grouping columns, e.g. ``"indicator"`` or ``["indicator", "effect"]``. ``None``
         pools all rows together.
-    method, hksj, level
+    method, hksj, level, hksj_floor
         As for :func:`pool`.
 
     Returns
@@ -350,7 +360,7 @@ def pool_frame(
     v[codes, position] = s_all**2
     mask[codes, position] = True
 
-    fit = _fit(y, v, mask, method=method, hksj=hksj, level=level)
+    fit = _fit(y, v, mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     if fit["tau2_reset"].any():
         names = [_group_label(key_frame, keys, g) for g in np.flatnonzero(fit["tau2_reset"])[:10]]
         warnings.warn(f"{_LL0_MESSAGE} Group(s): {names}", RuntimeWarning, stacklevel=2)
@@ -429,7 +439,8 @@ def _result(fit: dict[str, np.ndarray], g: int, *, level: float) -> PooledEstima
 
 
 def _fit(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, *, method: str, hksj: bool, level: float
+    y: np.ndarray, v: np.ndarray, mask: np.ndarray, *, method: str, hksj: bool, level: float,
+    hksj_floor: bool = False,
 ) -> dict[str, np.ndarray]:
     """Fit G intercept-only meta-analyses at once.
 
@@ -495,6 +506,8 @@ def _fit(
         with np.errstate(divide="ignore", invalid="ignore"):
             # metafor sets the factor to 0 when all estimates coincide (RSS at machine zero).
             s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / df)
+        if hksj_floor:
+            s2w = np.maximum(s2w, 1.0)
         var_mu = np.where(use_t, s2w * var_mu, var_mu)
 
     se = np.sqrt(var_mu)

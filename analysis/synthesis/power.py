@@ -338,6 +338,7 @@ def mde_table(
     level: float = 0.95,
     method: str = "reml",
     hksj: bool = True,
+    hksj_floor: bool = True,
 ) -> pd.DataFrame:
     """Minimum detectable effect per province x indicator and for each national estimate.
 
@@ -354,7 +355,7 @@ def mde_table(
         Target power and two-sided significance level.
     level : float
         Confidence level of the intervals in ``effects``.
-    method, hksj
+    method, hksj, hksj_floor
         Pooling options (as :func:`analysis.pipeline.national.national_effects`).
 
     Returns
@@ -445,7 +446,7 @@ def mde_table(
                                        alpha=alpha, power=power)
 
     pooled = pool_frame(tested, estimate="test_estimate", se="test_se", by="indicator", method=method,
-                        hksj=hksj, level=level)
+                        hksj=hksj, level=level, hksj_floor=hksj_floor)
     se_by = tested.groupby("indicator")["test_se"].apply(np.asarray)
     national = pd.DataFrame({
         "scope": "national",

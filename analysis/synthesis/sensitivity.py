@@ -154,7 +154,7 @@ _POOLED_COLUMNS = ["indicator", "measure", "estimate", "ci_low", "ci_high", "p_v
 
 
 def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative", method: str = "reml",
-                  hksj: bool = True, level: float = 0.95) -> pd.DataFrame:
+                  hksj: bool = True, level: float = 0.95, hksj_floor: bool = True) -> pd.DataFrame:
     """The national pooled estimate with each province left out in turn.
 
     Pools exactly as :func:`analysis.pipeline.national.national_effects` (same inputs and
@@ -192,7 +192,7 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
     if frame.empty:
         return pd.DataFrame(columns=["indicator", "measure", "left_out", *_POOLED_COLUMNS[2:], "direction", "verdict"])
     pooled = pool_frame(frame, estimate="pool_estimate", se="pool_se", by=["indicator", "measure", "left_out"],
-                        method=method, hksj=hksj, level=level)
+                        method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     if measure == "effect_end_relative":
         for col in ("estimate", "ci_low", "ci_high"):
             pooled[col] = np.expm1(pooled[col])
@@ -341,6 +341,7 @@ def sensitivity_analysis(
         if name == "default":
             default_effects = effects
         national = national_effects(effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
+                                    hksj_floor=settings.pooling_hksj_floor,
                                     level=settings.level)
         national = national[national["measure"] == measure]
         pooled_parts.append(national[_POOLED_COLUMNS].assign(variant=name, description=VARIANTS[name],
@@ -351,6 +352,7 @@ def sensitivity_analysis(
     table = table[["indicator", "measure", "variant", "description", "estimate", "ci_low", "ci_high", "p_value",
                    "tau2", "k", "direction", "verdict", "fit_seconds"]].reset_index(drop=True)
     loo = leave_one_out(default_effects, measure=measure, method=settings.pooling_method,
+                        hksj_floor=settings.pooling_hksj_floor,
                         hksj=settings.pooling_hksj, level=settings.level)
     failures = (pd.concat(failure_parts, ignore_index=True) if failure_parts
                 else pd.DataFrame(columns=["province", "indicator", "stage", "error", "message", "variant"]))

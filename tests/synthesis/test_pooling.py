@@ -571,3 +571,23 @@ class _no_warning:
 
     def __exit__(self, *exc):
         return self._catcher.__exit__(*exc)
+
+
+def test_hksj_floor_never_narrows_the_wald_interval(bcg):
+    """metafor's test="adhoc": the Knapp-Hartung factor q floored at 1, t(k - 1) reference.
+    Closed form: se = max(se_knha, se_wald) with the same tau^2 and estimate."""
+    from scipy import stats
+
+    yi, vi = bcg
+    rng = np.random.default_rng(3)
+    homogeneous_y = 0.2 + rng.normal(0, 0.02, 12)  # estimates agree far better than their SEs: q < 1
+    for y, s in ((yi, np.sqrt(vi)), (homogeneous_y, np.full(12, 0.2))):
+        wald, knha = pool(y, s, hksj=False), pool(y, s, hksj=True)
+        floored = pool(y, s, hksj=True, hksj_floor=True)
+        k = len(y)
+        assert floored.estimate == pytest.approx(wald.estimate) and floored.tau2 == pytest.approx(wald.tau2)
+        assert floored.se == pytest.approx(max(wald.se, knha.se))
+        half = stats.t.ppf(0.975, k - 1) * floored.se
+        assert (floored.ci_low, floored.ci_high) == pytest.approx((floored.estimate - half, floored.estimate + half))
+        assert floored.p_value == pytest.approx(2 * stats.t.sf(abs(floored.estimate / floored.se), k - 1))
+    assert knha.se < wald.se  # the homogeneous case is the one the floor changes
