@@ -620,6 +620,9 @@ _METHODS_TEXT: dict[str, dict[str, str]] = {
               "were pooled as log ratios and shown in percent.",
     },
     "hksj_on": {"zh": "置信区间采用 Hartung-Knapp-Sidik-Jonkman 校正，", "en": "Hartung-Knapp-Sidik-Jonkman confidence intervals"},
+    "hksj_floor": {"zh": "置信区间采用 Hartung-Knapp-Sidik-Jonkman 校正（校正因子下限为 1，即 metafor 的 test=\"adhoc\"），",
+                   "en": "Hartung-Knapp-Sidik-Jonkman confidence intervals with the adjustment factor floored at 1 "
+                         "(metafor's test=\"adhoc\")"},
     "hksj_off": {"zh": "置信区间采用 Wald 正态近似，", "en": "Wald (normal) confidence intervals"},
     "verdict_title": {"zh": "结论判定与多重检验", "en": "Verdicts and multiple testing"},
     "verdict": {
@@ -766,8 +769,9 @@ def methods_sections(tables: RunTables, lang: str = "zh", *, report_versions: di
                                                        and len(national) else "reml"))
     hksj = parameters.get("pooling_hksj", bool(national["hksj"].iloc[0]) if "hksj" in national and len(national)
                           else True)
+    floor = bool(parameters.get("pooling_hksj_floor", False))
     add("pool", [_m("pool", lang, method=_POOL_TEXT.get(method, {}).get(lang, method),
-                    hksj=_m("hksj_on" if hksj else "hksj_off", lang))])
+                    hksj=_m(("hksj_floor" if floor else "hksj_on") if hksj else "hksj_off", lang))])
 
     # Verdicts and multiplicity
     findings = national_findings(tables)
