@@ -224,6 +224,16 @@ _TEXT: dict[str, dict[str, str]] = {
 }
 # Column labels of optional tables whose schema the report does not know in advance.
 _GENERIC_COLUMNS = {
+    "variant_min": {"zh": "各设定最小值", "en": "Variants: min"},
+    "variant_max": {"zh": "各设定最大值", "en": "Variants: max"},
+    "n_variants": {"zh": "设定数", "en": "Variants"},
+    "variants_disagreeing": {"zh": "结论不同的设定", "en": "Variants that disagree"},
+    "loo_min": {"zh": "逐一剔除省份最小值", "en": "Leave-one-out: min"},
+    "loo_max": {"zh": "逐一剔除省份最大值", "en": "Leave-one-out: max"},
+    "loo_disagreeing": {"zh": "剔除后结论改变的省份", "en": "Provinces whose omission changes the verdict"},
+    "conclusion_robust": {"zh": "结论稳健", "en": "Robust"},
+    "direction": {"zh": "改善方向", "en": "Better"},
+    "verdict": {"zh": "结论", "en": "Verdict"},
     "province": {"zh": "省份", "en": "Province"},
     "indicator": {"zh": "指标", "en": "Indicator"},
     "measure": {"zh": "效应量", "en": "Measure"},
@@ -598,6 +608,9 @@ def readable_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         elif column == "measure":
             shown = [measure_label(v, lang) if isinstance(v, str) and v in _MEASURES else _fmt(v, column)
                      for v in values]
+        elif column == "verdict":
+            shown = [verdict_label(v, lang) if v in ("improvement", "deterioration", "inconclusive")
+                     else _fmt(v, column) for v in values]
         else:
             shown = [_fmt(v, str(column)) for v in values]
         label = _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column))
