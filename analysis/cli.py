@@ -84,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
                                  progress=sys.stderr.isatty(), definition_changes=args.definition_changes,
                                  exclude_invalid=args.exclude_invalid, checks=checks,
                                  report_langs=args.report_langs, use_cache=not args.no_cache,
-                                 robustness=args.robustness)
+                                 robustness=args.robustness, comparisons=args.comparisons)
     except DataValidationError as err:
         report = getattr(err, "report", None)
         # The same report as 'validate' prints.
@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lang", choices=["zh", "en"], default="zh", help="language of the notebooks and index")
     run.add_argument("--report-langs", default="zh,en", type=_langs, metavar="zh,en",
                      help="languages of the end-of-plan report (HTML, PDF, Excel in OUT/report); 'none' for none")
+    run.add_argument("--comparisons", type=Path, default=None, metavar="CSV",
+                     help="indicator,comparison pairs: also fit each indicator as a controlled ITS against its "
+                          "comparison series and pool the differences")
     run.add_argument("--no-robustness", dest="robustness", action="store_false",
                      help="skip the refits for the robustness, placebo and multilevel-model tables (about 40 s)")
     run.add_argument("--no-cache", action="store_true",

@@ -83,6 +83,12 @@ display(HTML(site.heading_html(site.text("targets_section", lang))))
 display(HTML(site.run_table_html(run_dir, "targets", lang=lang)))
 
 # %%
+display(HTML(site.heading_html(site.text("controlled_section", lang), note=site.text("controlled_note", lang))))
+display(HTML(site.run_table_html(run_dir, "controlled_national", lang=lang, hint="controlled_hint",
+                                 columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high",
+                                          "p_value", "k"])))
+
+# %%
 display(HTML(site.heading_html(site.text("robustness_section", lang))))
 for name in ("robustness", "placebo_rates", "panel_vs_meta"):
     display(HTML(site.run_table_html(run_dir, name, lang=lang, hint="robustness_hint")))

@@ -22,6 +22,7 @@ from analysis.pipeline.render import NotebookJob, render_notebooks
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.pipeline.synthesis_tables import event_time_tables, meta_regression_tables, robustness_tables
 from analysis.registry import timeline
+from analysis.synthesis.controls import controlled_effects, national_controlled, read_comparisons
 from analysis.synthesis.direction import classify_effects
 from analysis.synthesis.multiplicity import adjust_pvalues
 from analysis.synthesis.power import mde_table
@@ -82,7 +83,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                    lang: str = "zh", progress: bool = False, echo=print,
                    definition_changes: str | Path | None = None, exclude_invalid: bool = False,
                    checks: CheckSettings | None = None, report_langs: Sequence[str] = ("zh", "en"),
-                   use_cache: bool = True, robustness: bool = True) -> RunSummary:
+                   use_cache: bool = True, robustness: bool = True,
+                   comparisons: str | Path | None = None) -> RunSummary:
     """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
 
     Parameters
@@ -123,6 +125,11 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         multilevel panel model (:func:`analysis.pipeline.synthesis_tables.robustness_tables`;
         about 40 s for the full panel on 2 cores, reused from the cache while the panel,
         starts, settings and code are unchanged).
+    comparisons : path, optional
+        A table of ``indicator, comparison`` pairs: each indicator is also fitted as a
+        controlled ITS against its comparison series in the same province, and the
+        differences are pooled (:mod:`analysis.synthesis.controls`; tables
+        ``controlled_effects``, ``controlled_national``, ``controlled_failures``).
     """
     settings = settings or EvaluationSettings()
     if lang not in ("zh", "en"):
@@ -166,6 +173,12 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                  "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level),
                  **event_time_tables(results, settings=settings),
                  **meta_regression_tables(results.effects, starts=starts, settings=settings)}
+    if comparisons is not None:
+        pairs = read_comparisons(str(comparisons))
+        controlled, controlled_failures = controlled_effects(panel, pairs, starts=starts, settings=settings)
+        extra |= {"controlled_effects": controlled,
+                  "controlled_national": national_controlled(controlled, settings=settings),
+                  "controlled_failures": controlled_failures}
     if robustness:
         with stage("robustness"):
             key = digest(code_fingerprint(), settings.as_dict(), {str(k): str(v) for k, v in starts.items()},
@@ -197,6 +210,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         inputs.append(describe_file(Path(plan_path), role="plan_dates"))
     if changes_path is not None:
         inputs.append(describe_file(Path(changes_path), role="definition_changes"))
+    if comparisons is not None:
+        inputs.append(describe_file(Path(comparisons), role="comparisons"))
     manifest = {
         "inputs": inputs,
         "parameters": {**settings.as_dict(), "lang": lang, "workers": workers, "robustness": robustness,

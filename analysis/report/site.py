@@ -82,6 +82,11 @@ _TEXT = {
     "table_missing": {"zh": "本次运行未生成 tables/{name}.csv{hint}。", "en": "This run wrote no tables/{name}.csv{hint}."},
     "table_empty": {"zh": "tables/{name}.csv 中没有可显示的记录（失败原因见同名 _failures 表，如有）。",
                     "en": "tables/{name}.csv has no rows to show (reasons for failures, if any, are in its _failures table)."},
+    "controlled_section": {"zh": "对照中断时间序列（比较序列）", "en": "Controlled ITS against comparison series"},
+    "controlled_note": {"zh": "每项指标与同省的比较序列一起拟合，计划效应为两者水平与斜率变化之差，再在全国合并。",
+                        "en": "Each indicator is fitted with a comparison series of the same province; the plan's effect "
+                              "is the difference in level and slope change between them, pooled nationally."},
+    "controlled_hint": {"zh": "（运行时用 --comparisons 指定比较序列表）", "en": " (give a table of comparison series with --comparisons)"},
     "robustness_hint": {"zh": "（本次运行使用了 --no-robustness）", "en": " (the run used --no-robustness)"},
     "rows_shown": {"zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
                    "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv."},

@@ -1,0 +1,171 @@
+"""Controlled ITS against comparison series, province by province, pooled nationally.
+
+A co-intervention that starts with the plan (the DRG/DIP payment reform, the anti-corruption
+campaign) shifts a province's indicator whether or not the plan works, and a single-series
+ITS attributes that shift to the plan. A comparison series exposed to the co-intervention
+but not (or less) to the plan removes it: the treated series and its comparison are fitted
+together (:class:`analysis.its.model.SegmentedRegression` with ``group``, the
+multiple-group model of Stata's ``itsa``), and the plan's effect is the *difference* in
+level and slope change between them (``group_level_change``, ``group_slope_change``),
+with each series keeping its own baseline, trend, seasonality and autocorrelation (the
+latent AR(1) covariance is estimated within each series). The provinces' differences are
+then pooled as the uncontrolled effects are (:func:`analysis.pipeline.national.national_effects`).
+
+Which series is a fair comparison is a substantive choice, so comparisons are data: a table
+with ``indicator`` (the treated series) and ``comparison`` (the comparison indicator of the
+same province; it must have the same measure, so that both are modelled on one scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from analysis.its.model import SegmentedRegression
+from analysis.registry import get_indicator
+
+if TYPE_CHECKING:
+    from analysis.pipeline.settings import EvaluationSettings
+
+__all__ = ["CONTROLLED_COLUMNS", "controlled_effects", "controlled_model", "national_controlled", "read_comparisons"]
+
+#: Columns of :func:`controlled_effects` (the per-province table).
+CONTROLLED_COLUMNS = ["province", "indicator", "comparison", "measure", "estimate", "se", "ci_low", "ci_high",
+                      "p_value", "scale", "df", "family"]
+
+
+def read_comparisons(path: str) -> pd.DataFrame:
+    """Read and check a comparisons table (``indicator``, ``comparison``).
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the row and what to fix: a missing column, an unknown indicator,
+        a series compared with itself, or a pair of different measures.
+    """
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"indicator", "comparison"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the table needs 'indicator' and 'comparison'")
+    for row, (a, b) in enumerate(zip(frame["indicator"], frame["comparison"]), start=2):
+        try:
+            treated, comparison = get_indicator(int(a)), get_indicator(int(b))
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}, row {row}: {a!r} or {b!r} is not an annex indicator number") from None
+        if treated.number == comparison.number:
+            raise ValueError(f"{path}, row {row}: indicator {a} is compared with itself")
+        if treated.measure != comparison.measure:
+            raise ValueError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {b} a {comparison.measure}; "
+                             "a comparison series must have the same measure")
+    return frame.assign(indicator=frame["indicator"].astype(int), comparison=frame["comparison"].astype(int))
+
+
+def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design) -> SegmentedRegression:
+    """The two-group model of one treated series and its comparison (rows of a canonical panel).
+
+    Both series must cover the same months (the comparison is an independent series of the
+    same calendar, not a counterfactual for missing months).
+    """
+    treated, comparison = treated.sort_values("month"), comparison.sort_values("month")
+    if list(treated["month"].astype(str)) != list(comparison["month"].astype(str)):
+        raise ValueError("the treated and comparison series do not cover the same months")
+    family = get_indicator(int(treated["indicator"].iat[0])).family
+    months = pd.PeriodIndex(pd.concat([treated["month"], comparison["month"]]).astype(str), freq="M")
+    group = np.r_[np.ones(len(treated)), np.zeros(len(comparison))]
+    if family == "gaussian":
+        y = np.r_[treated["value"].to_numpy(float), comparison["value"].to_numpy(float)]
+        return SegmentedRegression(y, time=months, design=design, group=group)
+    y = np.r_[treated["numerator"].to_numpy(float), comparison["numerator"].to_numpy(float)]
+    size = np.r_[treated["denominator"].to_numpy(float), comparison["denominator"].to_numpy(float)]
+    kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
+    return SegmentedRegression(y, time=months, design=design, family=family, group=group, **kwargs)
+
+
+def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts: Mapping[str, pd.Period],
+                       settings: "EvaluationSettings | None" = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan's effect on each treated series relative to its comparison, per province.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A checked long panel (:func:`analysis.data.contract.read_panel`).
+    comparisons : pandas.DataFrame
+        ``indicator`` and ``comparison`` columns (see :func:`read_comparisons`).
+    starts : mapping
+        Each province's plan start month.
+    settings : EvaluationSettings, optional
+        The evaluation's model choices (wash-in, seasonality, covariance, evaluation month).
+
+    Returns
+    -------
+    effects : pandas.DataFrame
+        Columns :data:`CONTROLLED_COLUMNS`; measures ``level_change`` and ``slope_change``
+        (the differences between treated and comparison, on the link scale) and
+        ``effect_end_absolute`` / ``effect_end_relative`` (the treated series against its
+        counterfactual without those differences, at the evaluation month).
+    failures : pandas.DataFrame
+        ``province``, ``indicator``, ``comparison``, ``error``, ``message`` of pairs that could
+        not be fitted; the others go on.
+
+    Examples
+    --------
+    >>> from analysis.data.synthetic import generate
+    >>> data = generate(3, provinces=["340000"], indicators=[11, 12])
+    >>> pairs = pd.DataFrame({"indicator": [11], "comparison": [12]})
+    >>> effects, failures = controlled_effects(data.panel, pairs, starts={"340000": pd.Period("2023-08", "M")})
+    >>> sorted(effects["measure"]), len(failures)
+    (['effect_end_absolute', 'effect_end_relative', 'level_change', 'slope_change'], 0)
+    """
+    from analysis.pipeline.settings import EvaluationSettings
+
+    settings = settings or EvaluationSettings()
+    end = pd.Period(settings.evaluation_month, "M")
+    rows, failures = [], []
+    series = {key: frame for key, frame in panel.groupby(["province", "indicator"], sort=True)}
+    for province in sorted({p for p, _ in series}):
+        for pair in comparisons.itertuples(index=False):
+            number, other = int(pair.indicator), int(pair.comparison)
+            where = {"province": str(province), "indicator": number, "comparison": other}
+            try:
+                treated, comparison = series.get((province, number)), series.get((province, other))
+                if treated is None or comparison is None:
+                    raise ValueError(f"province {province} has no series for indicator "
+                                     f"{number if treated is None else other}")
+                model = controlled_model(treated, comparison, design=settings.design(pd.Period(starts[province], "M")))
+                res = model.fit(cov_type=settings.cov_type)
+            except Exception as err:  # one failing pair is reported; the others go on
+                failures.append({**where, "error": type(err).__name__, "message": str(err)})
+                continue
+            indicator = get_indicator(number)
+            base = {**where, "family": res.family.name, "df": res.df_resid}
+            for term, measure in (("group_level_change", "level_change"), ("group_slope_change", "slope_change")):
+                contrast = res.coefficient(term, level=settings.level)
+                rows.append({**base, **contrast.as_dict(), "measure": measure})
+            absolute, relative = res.effect_at(end, unit_scale=indicator.scale, level=settings.level)
+            rows.append({**base, **absolute.as_dict(), "measure": "effect_end_absolute", "scale": indicator.unit})
+            rows.append({**base, **relative.as_dict(), "measure": "effect_end_relative"})
+    effects = pd.DataFrame(rows).reindex(columns=CONTROLLED_COLUMNS)
+    return effects, pd.DataFrame(failures, columns=["province", "indicator", "comparison", "error", "message"])
+
+
+def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings | None" = None) -> pd.DataFrame:
+    """Pool the provinces' controlled effects per indicator, comparison and measure, as
+    :func:`analysis.pipeline.national.national_effects` pools the uncontrolled ones."""
+    from analysis.pipeline.national import national_effects
+    from analysis.pipeline.settings import EvaluationSettings
+
+    settings = settings or EvaluationSettings()
+    parts = []
+    for comparison, rows in effects.groupby("comparison", sort=True):
+        pooled = national_effects(rows, method=settings.pooling_method, hksj=settings.pooling_hksj,
+                                  hksj_floor=settings.pooling_hksj_floor, level=settings.level)
+        parts.append(pooled.assign(comparison=int(comparison)))
+    if not parts:
+        return pd.DataFrame(columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high", "p_value"])
+    table = pd.concat(parts, ignore_index=True)
+    first = ["indicator", "comparison", "measure"]
+    return table[first + [c for c in table.columns if c not in first]].sort_values(first, ignore_index=True)
+
