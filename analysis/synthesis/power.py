@@ -858,6 +858,7 @@ def simulate_national_power(
     alpha: float = 0.05,
     method: str = "reml",
     hksj: bool = True,
+    hksj_floor: bool = True,
     seed: int = 0,
 ) -> Mapping[str, float]:
     """Power of the national pooled relative effect, by refitting every province's series.
@@ -887,7 +888,7 @@ def simulate_national_power(
         Replicates.
     alpha : float
         Two-sided level.
-    method, hksj
+    method, hksj, hksj_floor
         Pooling options.
     seed : int
         Seed.
@@ -933,6 +934,7 @@ def simulate_national_power(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pooled = pool_frame(frame, estimate="estimate", se="se", by="replicate", method=method, hksj=hksj,
+                            hksj_floor=hksj_floor,
                             level=1 - alpha)
     significant = pooled["p_value"].to_numpy() < alpha
     right_side = np.sign(pooled["estimate"].to_numpy()) == np.sign(effect) if effect != 0 else True
@@ -951,6 +953,7 @@ def simulate_pooled_power(
     alpha: float = 0.05,
     method: str = "reml",
     hksj: bool = True,
+    hksj_floor: bool = True,
     seed: int = 0,
 ) -> Mapping[str, float]:
     """Power of the national random-effects estimate, by simulation of the provincial estimates.
@@ -972,7 +975,7 @@ def simulate_pooled_power(
         Replicates.
     alpha : float
         Two-sided level.
-    method, hksj
+    method, hksj, hksj_floor
         Pooling options, as the pipeline's national estimate.
     seed : int
         Seed.
@@ -999,6 +1002,7 @@ def simulate_pooled_power(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pooled = pool_frame(frame, estimate="estimate", se="se", by="replicate", method=method, hksj=hksj,
+                            hksj_floor=hksj_floor,
                             level=1 - alpha)
     significant = pooled["p_value"].to_numpy() < alpha
     right_side = np.sign(pooled["estimate"].to_numpy()) == np.sign(effect) if effect != 0 else True
