@@ -202,6 +202,22 @@ def ljung_box(results, *, lags: list[int] | tuple[int, ...] | None = None, model
         columns=["series", "lag", "statistic", "df", "p_value", "p_value_design", "n"])
 
 
+def ljung_box_p_value(resid: np.ndarray, *, lags: int) -> float:
+    """P-value of the Ljung-Box test of no autocorrelation up to ``lags`` for one series.
+
+    The statistic of :func:`ljung_box` (statsmodels' ``acorr_ljungbox``) without its table
+    handling, for a thousand short series in the pipeline.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> 0 <= ljung_box_p_value(rng.normal(size=80), lags=12) <= 1
+    True
+    """
+    q = _ljung_box_q(np.asarray(resid, dtype=float)[:, None], lags)[-1, 0]
+    return float(stats.chi2.sf(q, lags))
+
+
 def _ljung_box_q(e: np.ndarray, max_lag: int) -> np.ndarray:
     """``Q(1..max_lag)`` of each column of ``e`` (rows are time), shape (max_lag, columns)."""
     n = e.shape[0]

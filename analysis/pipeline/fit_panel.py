@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.stats.stattools import durbin_watson
 
+from analysis.its.diagnostics import ljung_box_p_value
 from analysis.its.series import model_for_series
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.settings import EvaluationSettings
@@ -88,32 +88,11 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
         "n_params": len(res.params), "phi": res.cov_details.get("phi", np.nan),
         "sigma2": res.cov_details.get("sigma2", np.nan), "pearson_dispersion": res.pearson_dispersion,
         "durbin_watson": float(durbin_watson(resid)),
-        "ljung_box_p": ljung_box_p(resid, lags=lags),
+        "ljung_box_p": ljung_box_p_value(resid, lags=lags),
         "converged": res.converged,
     }
     event_time = event_time_arrays(province, number, res, through=end, level=level)
     return rows, predictions, diagnostics, event_time
-
-
-def ljung_box_p(resid: np.ndarray, *, lags: int) -> float:
-    """P-value of the Ljung-Box test of no autocorrelation up to ``lags``.
-
-    The same statistic as ``statsmodels.stats.diagnostic.acorr_ljungbox(resid,
-    lags=[lags])`` (tested against it), computed directly because that function's
-    DataFrame handling costs more than the test for a thousand short series.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(1)
-    >>> 0 <= ljung_box_p(rng.normal(size=80), lags=12) <= 1
-    True
-    """
-    x = np.asarray(resid, dtype=float) - np.mean(resid)
-    n = len(x)
-    denominator = float(x @ x)
-    acf = np.array([float(x[k:] @ x[:-k]) for k in range(1, lags + 1)]) / denominator
-    q = n * (n + 2) * float(np.sum(acf**2 / (n - np.arange(1, lags + 1))))
-    return float(stats.chi2.sf(q, lags))
 
 
 def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSettings]) -> tuple:

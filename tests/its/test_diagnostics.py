@@ -307,3 +307,15 @@ def test_overdispersion_is_detected_and_pure_poisson_mostly_not():
 
     assert np.mean([pearson_p(0.1, 100 + s) < 0.05 for s in range(reps)]) > 0.9
     assert np.mean([pearson_p(0.0, 500 + s) < 0.05 for s in range(reps)]) < 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)
+
+
+@pytest.mark.parametrize("seed,lags", [(0, 12), (1, 5), (2, 20)])
+def test_ljung_box_p_value_matches_statsmodels(seed, lags):
+    from statsmodels.stats.diagnostic import acorr_ljungbox
+
+    from analysis.its.diagnostics import ljung_box_p_value
+
+    rng = np.random.default_rng(seed)
+    x = np.convolve(rng.normal(size=90), [1, 0.5], mode="valid") + 3.0
+    reference = float(acorr_ljungbox(x, lags=[lags])["lb_pvalue"].iat[0])
+    assert ljung_box_p_value(x, lags=lags) == pytest.approx(reference, rel=1e-10)

@@ -83,14 +83,3 @@ def test_df_column_is_the_one_each_interval_uses(small):
     np.testing.assert_allclose((linear["ci_high"] - linear["ci_low"]) / 2, crit * linear["se"], rtol=1e-8)
     assert linear["df"].nunique() > 1
 
-
-@pytest.mark.parametrize("seed,lags", [(0, 12), (1, 5), (2, 20)])
-def test_ljung_box_p_matches_statsmodels(seed, lags):
-    from statsmodels.stats.diagnostic import acorr_ljungbox
-
-    from analysis.pipeline.fit_panel import ljung_box_p
-
-    rng = np.random.default_rng(seed)
-    x = np.convolve(rng.normal(size=90), [1, 0.5], mode="valid") + 3.0
-    reference = float(acorr_ljungbox(x, lags=[lags])["lb_pvalue"].iat[0])
-    assert ljung_box_p(x, lags=lags) == pytest.approx(reference, rel=1e-10)
