@@ -10,13 +10,15 @@ from analysis.its.model import SegmentedRegression
 from analysis.registry import get_indicator
 
 
-def model_for_series(series: pd.DataFrame, *, design: ITSDesign, outcome: np.ndarray | None = None
-                     ) -> SegmentedRegression:
+def model_for_series(series: pd.DataFrame, *, design: ITSDesign, outcome: np.ndarray | None = None,
+                     group: np.ndarray | None = None) -> SegmentedRegression:
     """The segmented regression for one series of a canonical panel.
 
-    The family follows the indicator's measure in the registry: means are Gaussian on
-    ``value``; proportions binomial and rates Poisson on ``numerator`` over ``denominator``.
-    ``outcome`` replaces the observed values or numerators (e.g. by simulated ones).
+    The family follows the indicator's measure in the registry (of the first row): means
+    are Gaussian on ``value``; proportions binomial and rates Poisson on ``numerator`` over
+    ``denominator``. ``outcome`` replaces the observed values or numerators (e.g. by
+    simulated ones). ``group`` (1 treated, 0 comparison, per row) makes it the two-group
+    model of stacked series (see :mod:`analysis.synthesis.controls`).
 
     Examples
     --------
@@ -29,8 +31,8 @@ def model_for_series(series: pd.DataFrame, *, design: ITSDesign, outcome: np.nda
     months = pd.PeriodIndex(series["month"], freq="M")
     if family == "gaussian":
         y = series["value"].to_numpy(float) if outcome is None else np.asarray(outcome, float)
-        return SegmentedRegression(y, time=months, design=design)
+        return SegmentedRegression(y, time=months, design=design, group=group)
     y = series["numerator"].to_numpy(float) if outcome is None else np.asarray(outcome, float)
     size = series["denominator"].to_numpy(float)
     kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-    return SegmentedRegression(y, time=months, design=design, family=family, **kwargs)
+    return SegmentedRegression(y, time=months, design=design, family=family, group=group, **kwargs)

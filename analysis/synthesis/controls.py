@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.its.model import SegmentedRegression
+from analysis.its.series import model_for_series
 from analysis.registry import get_indicator
 
 if TYPE_CHECKING:
@@ -72,16 +73,9 @@ def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design)
     treated, comparison = treated.sort_values("month"), comparison.sort_values("month")
     if list(treated["month"].astype(str)) != list(comparison["month"].astype(str)):
         raise ValueError("the treated and comparison series do not cover the same months")
-    family = get_indicator(int(treated["indicator"].iat[0])).family
-    months = pd.PeriodIndex(pd.concat([treated["month"], comparison["month"]]).astype(str), freq="M")
+    stacked = pd.concat([treated, comparison], ignore_index=True)
     group = np.r_[np.ones(len(treated)), np.zeros(len(comparison))]
-    if family == "gaussian":
-        y = np.r_[treated["value"].to_numpy(float), comparison["value"].to_numpy(float)]
-        return SegmentedRegression(y, time=months, design=design, group=group)
-    y = np.r_[treated["numerator"].to_numpy(float), comparison["numerator"].to_numpy(float)]
-    size = np.r_[treated["denominator"].to_numpy(float), comparison["denominator"].to_numpy(float)]
-    kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-    return SegmentedRegression(y, time=months, design=design, family=family, group=group, **kwargs)
+    return model_for_series(stacked, design=design, group=group)
 
 
 def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts: Mapping[str, pd.Period],
