@@ -143,18 +143,14 @@ class ITSResults:
         (the same period and calendar with level and slope changes switched off; in a
         controlled design, the treated series without its differences from the controls).
         """
-        with_plan, counterfactual = self._rows(self._as_index([when]))
-        cov = self.cov.to_numpy()
-        m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
-        m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
-        absolute = effects.linear("effect_absolute", float(m1[0] - m0[0]), g1[0] - g0[0], cov,
-                                  df=self.df_for(g1[0] - g0[0]), level=level, scale="display")
-        if m1[0] > 0 and m0[0] > 0:
-            g_log = g1[0] / m1[0] - g0[0] / m0[0]
-            relative = effects.ratio_minus_one("effect_relative", float(np.log(m1[0] / m0[0])), g_log, cov,
-                                               df=self.df_for(g_log), level=level)
-        else:  # a ratio of non-positive means has no log scale
+        arrays = self.effect_arrays(self._as_index([when]), unit_scale=unit_scale, level=level)
+        fields = ("estimate", "se", "ci_low", "ci_high", "p_value")
+        a, r = arrays["absolute"], arrays["relative"]
+        absolute = Contrast("effect_absolute", *(float(a[f][0]) for f in fields), "display", float(a["df"][0]))
+        if np.isnan(r["estimate"][0]):  # a ratio of non-positive means has no log scale
             relative = Contrast("effect_relative", np.nan, np.nan, np.nan, np.nan, np.nan, "ratio - 1")
+        else:
+            relative = Contrast("effect_relative", *(float(r[f][0]) for f in fields), "ratio - 1", float(r["df"][0]))
         return absolute, relative
 
     def effects_at(self, when: pd.Index | list, *, unit_scale: float = 1.0, level: float = 0.95) -> pd.DataFrame:

@@ -78,3 +78,22 @@ def test_vectorised_degrees_of_freedom_equal_one_at_a_time():
     G = np.random.default_rng(0).normal(size=(len(res.params), 7))
     assert getattr(res.contrast_df, "vectorized", False)
     np.testing.assert_allclose(res.df_for_many(G), [res.df_for(G[:, j]) for j in range(7)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("df", [3.5, 40.0, np.inf])
+def test_vectorised_contrasts_equal_the_scalar_ones(df):
+    # effect_at and effects_at both use the vectorised contrasts; the scalar ones above are
+    # checked against scipy.stats, and these must agree with them.
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(4, 4))
+    cov = A @ A.T / 50
+    G = rng.normal(size=(6, 4))
+    values = rng.normal(0, 0.3, 6)
+    many = effects.linear_many(values, G, cov, df=np.full(6, df), level=0.9)
+    ratios = effects.ratio_minus_one_many(values, G, cov, df=np.full(6, df), level=0.9)
+    for i in range(6):
+        one = effects.linear("x", values[i], G[i], cov, df=df, level=0.9, scale="log")
+        ratio = effects.ratio_minus_one("x", values[i], G[i], cov, df=df, level=0.9)
+        for field in ("estimate", "se", "ci_low", "ci_high", "p_value", "df"):
+            assert many[field][i] == pytest.approx(getattr(one, field), rel=1e-12)
+            assert ratios[field][i] == pytest.approx(getattr(ratio, field), rel=1e-12)
