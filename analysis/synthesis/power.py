@@ -930,18 +930,8 @@ def simulate_national_power(
             estimate, _, se, _ = result
             if np.isfinite(se) and se > 0:
                 rows.append({"replicate": r, "estimate": np.log1p(estimate), "se": se})
-    frame = pd.DataFrame(rows)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        pooled = pool_frame(frame, estimate="estimate", se="se", by="replicate", method=method, hksj=hksj,
-                            hksj_floor=hksj_floor,
-                            level=1 - alpha)
-    significant = pooled["p_value"].to_numpy() < alpha
-    right_side = np.sign(pooled["estimate"].to_numpy()) == np.sign(effect) if effect != 0 else True
-    power = float(np.mean(significant & right_side))
-    n = len(pooled)
-    return {"power": power, "mc_se": float(np.sqrt(power * (1 - power) / n)),
-            "rejection_rate": float(np.mean(significant)), "n_sim": int(n), "k": int(k), "n_failed": int(failed)}
+    out = _pooled_power(pd.DataFrame(rows), effect, alpha=alpha, method=method, hksj=hksj, hksj_floor=hksj_floor)
+    return {**out, "k": int(k), "n_failed": int(failed)}
 
 
 def simulate_pooled_power(
@@ -999,13 +989,21 @@ def simulate_pooled_power(
     draws = effect + rng.normal(0.0, np.sqrt(tau2), (n_sim, k)) + rng.normal(0.0, 1.0, (n_sim, k)) * se
     frame = pd.DataFrame({"replicate": np.repeat(np.arange(n_sim), k), "estimate": draws.ravel(),
                           "se": np.tile(se, n_sim)})
+    return _pooled_power(frame, effect, alpha=alpha, method=method, hksj=hksj, hksj_floor=hksj_floor)
+
+
+def _pooled_power(frame: pd.DataFrame, effect: float, *, alpha: float, method: str, hksj: bool,
+                  hksj_floor: bool) -> dict[str, float]:
+    """Pool each replicate's provincial estimates (``replicate``, ``estimate``, ``se``) and
+    return the share significant on the side of ``effect`` (``power``, its ``mc_se``), the
+    share significant at all (``rejection_rate``) and the number of replicates (``n_sim``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pooled = pool_frame(frame, estimate="estimate", se="se", by="replicate", method=method, hksj=hksj,
-                            hksj_floor=hksj_floor,
-                            level=1 - alpha)
+                            hksj_floor=hksj_floor, level=1 - alpha)
     significant = pooled["p_value"].to_numpy() < alpha
     right_side = np.sign(pooled["estimate"].to_numpy()) == np.sign(effect) if effect != 0 else True
     power = float(np.mean(significant & right_side))
-    return {"power": power, "mc_se": float(np.sqrt(power * (1 - power) / n_sim)),
-            "rejection_rate": float(np.mean(significant)), "n_sim": int(n_sim)}
+    n = len(pooled)
+    return {"power": power, "mc_se": float(np.sqrt(power * (1 - power) / n)),
+            "rejection_rate": float(np.mean(significant)), "n_sim": int(n)}
