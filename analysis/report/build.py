@@ -41,6 +41,7 @@ import pandas as pd
 from analysis.registry import get_indicator, indicators
 from analysis.report import narrative
 from analysis.report.tables import (
+    read_optional,
     LANGS,
     RunTables,
     classify,
@@ -763,11 +764,10 @@ def _province_blocks(doc: ReportDocument, tables: RunTables, lang: str,
 
 def _optional_table(doc: ReportDocument, tables: RunTables, lang: str, name: str, title: str) -> None:
     file = OPTIONAL_TABLES[name]
-    path = tables.run_dir / "tables" / file
-    if not path.is_file():
+    frame = read_optional(tables.run_dir, Path(file).stem)
+    if frame is None:
         doc.add(Paragraph(text("not_computed", lang, what=text(f"what_{name}", lang), file=file), "note"))
         return
-    frame = pd.read_csv(path, dtype={"province": str})
     if frame.empty:
         doc.add(Paragraph(text("empty_table", lang, what=text(f"what_{name}", lang), file=file), "note"))
         return
@@ -820,8 +820,7 @@ def _event_time_blocks(doc: ReportDocument, tables: RunTables, lang: str,
 
 
 def _event_time_curves(tables: RunTables) -> pd.DataFrame | None:
-    path = tables.run_dir / "tables" / "event_time_national.csv"
-    return pd.read_csv(path) if path.is_file() else None
+    return read_optional(tables.run_dir, "event_time_national")
 
 
 def _event_time_indicators(tables: RunTables) -> list[int]:

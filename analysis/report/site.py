@@ -26,6 +26,7 @@ from analysis.report.tables import (
     province_summary,
     province_summary_table,
     provenance_table,
+    read_optional,
 )
 
 __all__ = [
@@ -357,10 +358,9 @@ def run_table_html(run_dir: str | Path, name: str, *, lang: str = "zh", query: s
     """
     from analysis.report.build import readable_numeric_columns, readable_table
 
-    path = Path(run_dir) / "tables" / f"{name}.csv"
-    if not path.is_file():
+    frame = read_optional(run_dir, name)
+    if frame is None:
         return note_html(text("table_missing", lang, name=name, hint=text(hint, lang) if hint else ""))
-    frame = pd.read_csv(path, dtype={"province": str})
     if query:
         frame = frame.query(query)
     if columns:
