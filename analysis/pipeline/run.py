@@ -186,7 +186,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
             tables = cache.get("robustness", "panel", key=key)
             summary.reused_robustness = tables is not None
             if tables is None:
-                tables = robustness_tables(panel, results, starts=starts, settings=settings, workers=workers)
+                tables = robustness_tables(panel, results, national=national, starts=starts, settings=settings,
+                                           workers=workers)
                 cache.put("robustness", "panel", key=key, value=tables)
             extra |= tables
     with stage("write"):

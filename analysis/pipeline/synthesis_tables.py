@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from analysis.pipeline.fit_panel import PanelResults
-from analysis.pipeline.national import national_effects, pooling_inputs
+from analysis.pipeline.national import pooling_inputs
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import timeline
 from analysis.synthesis.event_time import cohort_heterogeneity, pooled_event_time
@@ -70,9 +70,11 @@ def event_time_tables(results: PanelResults, *, settings: EvaluationSettings) ->
     return tables
 
 
-def robustness_tables(panel: pd.DataFrame, results: PanelResults, *, starts: Mapping[str, pd.Period],
-                      settings: EvaluationSettings, workers: int = 1) -> dict[str, pd.DataFrame]:
-    """Sensitivity to the analysis choices, placebo tests and the multilevel panel model.
+def robustness_tables(panel: pd.DataFrame, results: PanelResults, *, national: pd.DataFrame,
+                      starts: Mapping[str, pd.Period], settings: EvaluationSettings,
+                      workers: int = 1) -> dict[str, pd.DataFrame]:
+    """Sensitivity to the analysis choices, placebo tests and the multilevel panel model
+    (compared with ``national``, the run's pooled effects).
 
     These refit the panel (each variant, each placebo start, one mixed model per
     indicator); the run caches them.
@@ -85,9 +87,6 @@ def robustness_tables(panel: pd.DataFrame, results: PanelResults, *, starts: Map
                                        workers=workers)
     placebo, placebo_failures = placebo_panel(panel, starts=starts, settings=settings, workers=workers)
     panel_models = panel_model_frame(panel, starts=starts, settings=settings)
-    national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                    hksj_floor=settings.pooling_hksj_floor,
-                                level=settings.level)
     failures = pd.concat([sensitivity.failures.assign(stage="sensitivity"),
                           placebo_failures.assign(stage="placebo"),
                           panel_models.failures.assign(stage="panel_model")], ignore_index=True)
