@@ -181,6 +181,18 @@ class LatentAR1:
         degrees of freedom. The range stops short of
         -1 and 1 because with sampling error dominating, the lag-one moment is mostly
         noise and estimates at the extremes give intervals that collapse or explode.
+    positive_part : bool
+        Compute the covariance and its degrees of freedom with ``max(phi, 0)`` (default).
+        The estimate itself may be negative (``details["phi_estimate"]``); ``details["phi"]``
+        is the value used. Monthly indicators are not negatively autocorrelated, but in
+        short series with many columns (seasonality, shock months) the moment estimate of a
+        positive ``phi`` often falls below 0, and a negative ``phi`` makes the variance of
+        level and slope changes smaller and its Satterthwaite degrees of freedom larger at
+        the same time: such fits gave p-values far too small (in a simulation of 31 + 21
+        months with ``phi`` from 0.3 to 0.6, p < 1e-4 five times as often as it should).
+        Truncating at 0, as the DerSimonian-Laird estimator truncates ``tau^2``, brings
+        that tail to its nominal rate; when ``phi`` is truly 0 the intervals become somewhat
+        conservative (``docs/coverage.md``).
 
     Notes
     -----
@@ -216,6 +228,7 @@ class LatentAR1:
     """
 
     phi_bounds: tuple[float, float] = (-0.5, 0.95)
+    positive_part: bool = True
     name: ClassVar[str] = "latent-ar1"
 
     def estimate(self, context: FitContext) -> CovarianceEstimate:
@@ -267,6 +280,10 @@ class LatentAR1:
             else:
                 phi = float(grid[np.argmin(np.abs(values))])
             sig2 = max(0.0, sigma2(phi))
+        phi_estimate = phi
+        if self.positive_part and phi < 0:
+            phi = 0.0  # see the class notes: the covariance and its df use max(phi, 0)
+            sig2 = max(0.0, sigma2(phi))
         sigma = np.diag(s) + sig2 * np.where(same, _powers(phi, powers)[np.maximum(lag, 0)], 0.0)
         cov = bread @ (XtW @ sigma @ XtW.T) @ bread
         df_function = None
@@ -275,7 +292,8 @@ class LatentAR1:
                 M=M, sigma=sigma, A=(omega, adjacent), b=(b0, b1), phi=phi, sig2=sig2, s=s,
                 lag=lag, same=same, powers=powers, weighted_design=XtW.T @ bread, df_resid=context.df_resid,
                 excess=(q0 - c0, q1 - c1))
-        return CovarianceEstimate(cov, float(context.df_resid), self.name, {"phi": phi, "sigma2": sig2},
+        return CovarianceEstimate(cov, float(context.df_resid), self.name,
+                                  {"phi": phi, "sigma2": sig2, "phi_estimate": phi_estimate},
                                   df_function)
 
     def _satterthwaite(self, *, M: np.ndarray, sigma: np.ndarray, A: tuple[np.ndarray, np.ndarray],

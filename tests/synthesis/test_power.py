@@ -200,7 +200,10 @@ def test_analytic_and_simulated_mde_against_refits_of_the_default_model(indicato
     """Data drawn from the fitted model of a synthetic series with an effect added (in the
     direction of improvement), refitted with the default model.
 
-    * A zero effect is significant in at most about 5% of replicates.
+    * A zero effect is significant in at most about 5% of replicates, or a little more when
+      the series is strongly autocorrelated: for the Poisson series (phi 0.78) the rate is
+      7.5% in 1,000 replicates (7.4% when phi is not truncated at 0), so with 200 replicates
+      (Monte Carlo SE 1.9 points) up to 10% is accepted.
     * At the analytic MDE the power is 0.5-0.97: the analytic figure takes the observed
       series' standard error as if it were fixed, while the latent AR(1) standard errors vary
       between samples more than their degrees of freedom say, so it is only approximate in
@@ -220,7 +223,7 @@ def test_analytic_and_simulated_mde_against_refits_of_the_default_model(indicato
                                       seed=1000 + indicator)
     null, at_analytic, at_simulated = check.iloc[0], check.iloc[1], check.iloc[2]
     assert at_analytic["analytic_power"] == pytest.approx(0.8, abs=0.01)
-    assert null["rejection_rate"] <= 0.09, check
+    assert null["rejection_rate"] <= 0.10, check
     assert 0.5 <= at_analytic["power"] <= 0.97, check
     assert at_simulated["power"] == pytest.approx(0.8, abs=0.1), (search, check)
     assert search["multiple"].is_monotonic_increasing and (search["power"] < 0.8).any()
