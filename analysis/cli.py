@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="languages of the end-of-plan report (HTML, PDF, Excel in OUT/report); 'none' for none")
     run.add_argument("--comparisons", type=Path, default=None, metavar="CSV",
                      help="indicator,comparison pairs: also fit each indicator as a controlled ITS against its "
-                          "comparison series and pool the differences")
+                          "comparison series and pool the differences (default: comparisons.csv in the data "
+                          "directory, if any; comparison names not numbers are series of comparison_series.csv)")
     run.add_argument("--no-robustness", dest="robustness", action="store_false",
                      help="skip the refits for the robustness, placebo and multilevel-model tables (about 40 s)")
     run.add_argument("--no-cache", action="store_true",

@@ -10,6 +10,12 @@ Excel or Parquet, long or wide (see :mod:`analysis.data.readers`). Nothing is dr
 coerced or imputed: every problem is reported with its file, sheet, row and column, and
 the whole list is raised at once.
 
+Two optional tables beside the panel set up a controlled ITS: ``comparisons.csv``
+(``indicator``, ``comparison``; :func:`analysis.synthesis.controls.read_comparisons`) and
+``comparison_series.csv``, series outside the annex in the panel's long format with a
+``series`` name and a declared ``measure`` (:mod:`analysis.data.comparison_series`); see
+:func:`find_comparisons`.
+
 This module keeps the package's original entry points; :func:`analysis.data.quality.check_inputs`
 gives the full report (warnings, row accounting, series table, analysis checks).
 """
@@ -30,6 +36,9 @@ REQUIRED_COLUMNS = ("province", "indicator", "month")
 PANEL_FILE_NAMES = ("panel.csv", "panel.parquet", "panel.xlsx")
 PLAN_DATES_FILE_NAMES = ("plan_dates.csv", "plan_dates.xlsx")
 DEFINITION_CHANGES_FILE_NAMES = ("definition_changes.csv", "definition_changes.xlsx")
+#: The controlled ITS's tables (:mod:`analysis.synthesis.controls`, :mod:`analysis.data.comparison_series`).
+COMPARISONS_FILE_NAMES = ("comparisons.csv",)
+COMPARISON_SERIES_FILE_NAMES = ("comparison_series.csv", "comparison_series.xlsx")
 
 #: The contract's own checks only: points per phase, jumps and shifts concern an analysis.
 CONTRACT_ONLY = CheckSettings(analysis_checks=False)
@@ -75,6 +84,34 @@ def resolve_inputs(paths: str | Path | Sequence[str | Path], *, missing_ok: bool
         plan = plan or found
         changes = changes or _sibling(folder, DEFINITION_CHANGES_FILE_NAMES)
     return files, plan, changes
+
+
+def find_comparisons(paths: str | Path | Sequence[str | Path], *, comparisons: str | Path | None = None
+                     ) -> tuple[Path | None, Path | None]:
+    """The comparisons table and the comparison-series table of a run, if any.
+
+    ``comparisons`` (a path given explicitly) is used when given; otherwise
+    ``comparisons.csv`` from the first data directory (or data file's directory) that has
+    one. ``comparison_series.csv`` (or ``.xlsx``) is taken from beside the comparisons
+    table, else from the first data directory that has one.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "comparisons.csv").write_text("indicator,comparison\\n11,12\\n")
+    >>> [p.name if p else None for p in find_comparisons(folder)]
+    ['comparisons.csv', None]
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    folders = [path if path.is_dir() else path.parent for path in map(Path, paths)]
+    pairs = Path(comparisons) if comparisons is not None else next(
+        (found for folder in folders if (found := _sibling(folder, COMPARISONS_FILE_NAMES))), None)
+    beside = [pairs.parent] if pairs is not None else []
+    found = (_sibling(folder, COMPARISON_SERIES_FILE_NAMES) for folder in (*beside, *folders))
+    series = next((path for path in found if path is not None), None)
+    return pairs, series
 
 
 def read_panel(path: str | Path) -> pd.DataFrame:

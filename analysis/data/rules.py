@@ -113,6 +113,18 @@ _CATALOGUE = [
     # -- side tables ---------------------------------------------------------------------------
     Rule("duplicate-province", "error", "a province has one start month in the plan-dates table",
          "keep one row per province"),
+    # -- comparison series (comparison_series.csv) ----------------------------------------------
+    Rule("bad-series-name", "error", "a comparison series has a name, and the name is not an annex number "
+         "(comparisons.csv names annex indicators by number)",
+         "give the series a descriptive name, e.g. 'CMI, hospitals outside the first wave'"),
+    Rule("unknown-measure", "error", "a comparison series declares its measure: proportion, rate or mean",
+         "write proportion, rate or mean: the measure of the indicator it is compared with"),
+    Rule("mixed-measure", "error", "a comparison series has one measure in every row",
+         "use one measure for the whole series, or give the rows different series names"),
+    Rule("comparison-items", "error", "a comparison series gives the items of its measure: numerator and "
+         "denominator for a proportion or rate, a value (and optionally the denominator) for a mean",
+         "give counts for a proportion or rate and leave the value empty; give the value for a mean and leave "
+         "the numerator empty"),
 ]
 
 #: All rules by name.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +24,20 @@ _SIDE_ALIASES = {
 }
 
 
-def _side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...]
-                ) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Read a small table (plan dates, changes of definition): its first sheet whose first
-    non-empty row names the required columns. Returns text columns by role plus ``line``."""
+def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...], *,
+               aliases: Mapping[str, tuple[str, ...]] = _SIDE_ALIASES) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Read a small table (plan dates, changes of definition, comparison series): its first
+    sheet whose first non-empty row names the required columns.
+
+    Returns text columns by role (header names in ``aliases``, English or Chinese) plus
+    ``line`` (the line in the file), ``file`` and ``sheet``; or None and the problems of the
+    file (unreadable, a missing column, no rows). Columns of no role are not read.
+    """
     file = str(path)
     grids, problems = read_grids(path)
     if problems:
         return None, problems
-    keys = {header_key(a): role for role in (*required, *optional) for a in _SIDE_ALIASES[role]}
+    keys = {header_key(a): role for role in (*required, *optional) for a in aliases[role]}
     for grid in grids:
         filled = np.flatnonzero(grid.cells.notna().any(axis=1).to_numpy())
         if not len(filled):
@@ -61,7 +67,7 @@ def _side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str
 
 def read_plan_table(path: str | Path) -> tuple[dict[str, pd.Period], list[Problem]]:
     """Province start months from a ``province, start_month`` table (CSV or Excel)."""
-    table, problems = _side_table(path, ("province", "start_month"), ())
+    table, problems = side_table(path, ("province", "start_month"), ())
     if table is None:
         return {}, problems
     starts: dict[str, pd.Period] = {}
@@ -99,7 +105,7 @@ def read_definition_changes(path: str | Path) -> tuple[pd.DataFrame, list[Proble
     every indicator. Returns ``province`` (code or NA), ``indicator`` (number or NA),
     ``month`` (Period), ``note`` and ``source`` (file and row, for messages).
     """
-    table, problems = _side_table(path, ("month",), ("province", "indicator", "note"))
+    table, problems = side_table(path, ("month",), ("province", "indicator", "note"))
     rows = []
     if table is None:
         return pd.DataFrame(columns=["province", "indicator", "month", "note", "source"]), problems

@@ -15,6 +15,13 @@ with AR(1) noise ``u_t`` added before the counts are drawn (Binomial for proport
 Poisson with the denominator as exposure for rates). ``t_ref`` is 2021-01, so ``a`` is the
 level in the middle of the 2019-2022 baseline described in the calibration notes.
 
+For each DRG/DIP-affected indicator (``drg`` in the specification: 14, 28, 38) the generator
+also draws one *comparison series* per province: the same indicator in hospitals outside the
+plan's first wave, with the treated series' counterfactual (same DRG/DIP step in the same
+month and of the same size on the model scale, same seasonality and COVID shocks), a small
+offset of baseline and trend, its own AR(1) noise and sampling, and no plan effect. They are
+what a controlled ITS (:mod:`analysis.synthesis.controls`) needs to remove the co-intervention.
+
 All magnitudes are ESTIMATES for realism (``/work/shared/domain/calibration.md`` §6-7), not
 facts about China's hospitals; never report them as such.
 """
@@ -22,7 +29,7 @@ facts about China's hospitals; never report them as such.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +40,8 @@ from scipy.special import expit, logit
 from analysis import registry
 from analysis.registry import timeline
 
-__all__ = ["EVALUATION_MONTH", "REFERENCE_MONTH", "SyntheticData", "generate", "write"]
+__all__ = ["COMPARISON_COLUMNS", "COMPARISON_TRUTH_COLUMNS", "EVALUATION_MONTH", "REFERENCE_MONTH", "SyntheticData",
+           "generate", "write"]
 
 #: Centre of the secular trend: the middle of the 2019-2022 baseline in calibration.md.
 REFERENCE_MONTH = pd.Period("2021-01", "M")
@@ -281,6 +289,19 @@ _P_WRONG = 0.08
 #: Provinces differ in how hard the COVID waves hit (LogNormal SD on the shock).
 _COVID_SD = 0.25
 _PHI_RANGE = (0.3, 0.6)
+#: Comparison series (hospitals outside the plan's first wave): their share of the pool's
+#: volume, and how far their baseline and pre-trend stray from the treated series', as a
+#: fraction of the between-province SDs.
+_COMPARISON_NAME = "{number} in hospitals outside the first wave"
+_COMPARISON_VOLUME_SHARE = 0.5
+_COMPARISON_OFFSET_FRACTION = 0.25
+#: Random-stream keys of the comparison series and of their denominators (new keys, so
+#: that every other stream, and so every other table, is unchanged).
+_COMPARISON_KEY = 2000
+_COMPARISON_POOL_KEY = 3000
+COMPARISON_COLUMNS = ["province", "series", "measure", "month", "numerator", "denominator", "value"]
+COMPARISON_TRUTH_COLUMNS = ["province", "series", "indicator", "measure", "level_change", "slope_change", "phi",
+                            "sigma", "baseline_eta", "pre_trend", "drg_month", "drg_step"]
 
 
 @dataclass(frozen=True)
@@ -303,7 +324,19 @@ class SyntheticData:
         One row per province x indicator x month: noise-free linear predictor with and
         without the plan, the same in display units, and the plan and DRG/DIP terms.
     seed : int
-        The seed that reproduces all four tables.
+        The seed that reproduces all the tables.
+    comparison_series : pandas.DataFrame
+        The comparison series outside the annex, in the format of ``comparison_series.csv``
+        (:mod:`analysis.data.comparison_series`): ``province``, ``series``, ``measure``,
+        ``month``, ``numerator``, ``denominator``, ``value``. Empty when no DRG/DIP-affected
+        indicator is generated.
+    comparisons : pandas.DataFrame
+        ``indicator``, ``comparison``: each affected indicator and its comparison series.
+    comparison_truth : pandas.DataFrame
+        One row per province x comparison series: ``indicator`` (the series it mirrors),
+        ``level_change`` and ``slope_change`` (0: no plan effect), ``phi``, ``sigma``,
+        ``baseline_eta``, ``pre_trend``, ``drg_month`` and ``drg_step`` (those of the
+        treated series).
     """
 
     panel: pd.DataFrame
@@ -311,6 +344,9 @@ class SyntheticData:
     truth: pd.DataFrame
     truth_monthly: pd.DataFrame
     seed: int
+    comparison_series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPARISON_COLUMNS))
+    comparisons: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["indicator", "comparison"]))
+    comparison_truth: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COMPARISON_TRUTH_COLUMNS))
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,7 +355,8 @@ class SyntheticData:
 
 
 def _stream(seed: int, province_index: int, key: int) -> np.random.Generator:
-    """Child generator for one (province, key); keys: 0 province, 9-39 series, 1000+ pools.
+    """Child generator for one (province, key); keys: 0 province, 9-39 series, 1000+ pools,
+    2000+ comparison series, 3000+ their denominators (2000 + annex number, 3000 + annex number).
 
     Keyed streams make every series independent of which other provinces or indicators
     are generated, so a small test panel reproduces the full panel's values exactly.
@@ -570,6 +607,78 @@ def _simulate_series(
     return arrays, truth
 
 
+def _simulate_comparison(
+    rng: np.random.Generator,
+    indicator: registry.Indicator,
+    treated: dict[str, object],
+    eta_without_plan: np.ndarray,
+    denominator: np.ndarray,
+    calendar: _Calendar,
+) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """Draw the comparison series of one treated series, observed on ``calendar`` (the panel's).
+
+    Its linear predictor is the treated series' without the plan (so the DRG/DIP step, the
+    seasonality and the COVID shocks are the same) plus a small offset of baseline and
+    trend; its AR(1) noise and its counts are its own.
+    """
+    spec = _SPECS[indicator.number]
+    measure = indicator.measure
+    level_offset = _COMPARISON_OFFSET_FRACTION * spec.between_sd * rng.standard_normal()
+    floor = _TREND_SD_FLOOR * (spec.level if measure == "mean" else 1.0)
+    trend_sd = _TREND_SD_FRACTION * abs(spec.trend) + floor
+    trend_offset = _COMPARISON_OFFSET_FRACTION * trend_sd * rng.standard_normal() / 12
+    phi = float(rng.uniform(*_PHI_RANGE))
+    sigma = spec.noise_sd * np.sqrt(1 - phi**2)
+    n = len(calendar.t)
+    innovations = sigma * rng.standard_normal(n)
+    innovations[0] *= 1 / np.sqrt(1 - phi**2)
+    latent = eta_without_plan + level_offset + trend_offset * calendar.t + lfilter([1.0], [1.0, -phi], innovations)
+    if measure == "proportion":
+        numerator, value = rng.binomial(denominator, expit(latent)).astype(np.int64), np.full(n, np.nan)
+    elif measure == "rate":
+        numerator, value = rng.poisson(denominator * np.exp(latent)).astype(np.int64), np.full(n, np.nan)
+    else:
+        numerator, value = np.zeros(n, dtype=np.int64), np.maximum(np.round(latent, 3), 0.001)
+    arrays = {"numerator": numerator, "denominator": denominator, "value": value}
+    truth = {
+        "province": treated["province"],
+        "series": _COMPARISON_NAME.format(number=indicator.number),
+        "indicator": indicator.number,
+        "measure": measure,
+        "level_change": 0.0,
+        "slope_change": 0.0,
+        "phi": phi,
+        "sigma": sigma,
+        "baseline_eta": float(treated["baseline_eta"]) + level_offset,
+        "pre_trend": float(treated["pre_trend"]) + trend_offset,
+        "drg_month": treated["drg_month"],
+        "drg_step": treated["drg_step"],
+    }
+    return arrays, truth
+
+
+def _comparison_tables(truth_rows: list[dict[str, object]], arrays: list[dict[str, np.ndarray]],
+                       months: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The comparison series, the comparisons table and the comparison truth as tables."""
+    truth = pd.DataFrame(truth_rows, columns=COMPARISON_TRUTH_COLUMNS)
+    n = len(months)
+    if not truth_rows:
+        return (pd.DataFrame(columns=COMPARISON_COLUMNS), pd.DataFrame(columns=["indicator", "comparison"]), truth)
+    is_mean = np.repeat(truth["measure"].to_numpy() == "mean", n)
+    series = pd.DataFrame({
+        "province": np.repeat(truth["province"].to_numpy(), n),
+        "series": np.repeat(truth["series"].to_numpy(), n),
+        "measure": np.repeat(truth["measure"].to_numpy(), n),
+        "month": np.tile(months, len(truth)),
+        "numerator": pd.arrays.IntegerArray(np.concatenate([a["numerator"] for a in arrays]), is_mean),
+        "denominator": pd.array(np.concatenate([a["denominator"] for a in arrays]), dtype="Int64"),
+        "value": np.concatenate([a["value"] for a in arrays]),
+    })
+    pairs = (truth[["indicator", "series"]].drop_duplicates().rename(columns={"series": "comparison"})
+             .sort_values("indicator", ignore_index=True))
+    return series, pairs, truth
+
+
 # ---------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------
@@ -626,7 +735,11 @@ def generate(
     -------
     SyntheticData
         ``panel`` (the data contract), ``plan_dates``, ``truth``, ``truth_monthly`` and
-        ``seed``. Rows are ordered by province code, indicator and month.
+        ``seed``. Rows are ordered by province code, indicator and month. For the selected
+        DRG/DIP-affected indicators (14, 28, 38) also ``comparison_series``, ``comparisons``
+        and ``comparison_truth``: one comparison series per province without the plan
+        effect, drawn from random streams of their own (so every other table is the same as
+        without them).
 
     Notes
     -----
@@ -672,6 +785,8 @@ def generate(
     columns: dict[str, list[np.ndarray]] = {}
     truth_rows: list[dict[str, object]] = []
     plan_rows: list[dict[str, str]] = []
+    comparison_rows: list[dict[str, object]] = []
+    comparison_arrays: list[dict[str, np.ndarray]] = []
     for index, code in chosen_provinces:
         prov = _province_draws(seed, index, code)
         plan_rows.append({"province": code, "start_month": str(prov.start)})
@@ -695,6 +810,21 @@ def generate(
             truth_rows.append(truth)
             for name, values in arrays.items():
                 columns.setdefault(name, []).append(values)
+            spec = _SPECS[indicator.number]
+            if spec.drg != 0.0:
+                pool = _POOLS[spec.pool]
+                outside = _Pool(_COMPARISON_POOL_KEY - 1000 + indicator.number,
+                                pool.national * _COMPARISON_VOLUME_SHARE, pool.kind)
+                arrays, truth = _simulate_comparison(
+                    _stream(seed, index, _COMPARISON_KEY + indicator.number),
+                    indicator,
+                    truth,
+                    arrays["eta_counterfactual"],
+                    _pool_denominator(seed, index, code, outside, prov, panel_calendar),
+                    panel_calendar,
+                )
+                comparison_rows.append(truth)
+                comparison_arrays.append(arrays)
 
     n_series = len(truth_rows)
     stacked = {name: np.concatenate(parts) for name, parts in columns.items()}
@@ -732,12 +862,18 @@ def generate(
     truth = pd.DataFrame(truth_rows)
     if truth.empty:
         raise ValueError("no series selected: check provinces and indicators")
+    comparison_series, comparisons, comparison_truth = _comparison_tables(
+        comparison_rows, comparison_arrays, np.asarray(panel_calendar.months.strftime("%Y-%m"), dtype=object)
+    )
     return SyntheticData(
         panel=panel,
         plan_dates=pd.DataFrame(plan_rows, columns=["province", "start_month"]),
         truth=truth,
         truth_monthly=truth_monthly,
         seed=seed,
+        comparison_series=comparison_series,
+        comparisons=comparisons,
+        comparison_truth=comparison_truth,
     )
 
 
@@ -756,9 +892,22 @@ this is not real data and its numbers must never be reported as facts.
 | `plan_dates.csv` | {n_plan} | `province`, `start_month`: each province's own start of the plan |
 | `truth.csv` | {n_truth} | one row per province x indicator: `level_change` and `slope_change` (per month) of the plan on the model scale (logit for proportions, log for rates, display units for means), `washin_months`, AR(1) `phi` and innovation SD `sigma`, flags `zero_effect`, `wrong_direction`, `confounded` (DRG/DIP step present), and the true effects at {evaluation}: `effect_end_absolute` (display units), `effect_end_relative`, `effect_cumulative` (expected extra events from start + 3 months, negative = events averted; empty for means) |
 | `truth_monthly.csv` | {n_monthly} | one row per province x indicator x month: `eta_with_plan`, `eta_counterfactual` (noise-free linear predictor with and without the plan), `expected_with_plan`, `expected_counterfactual` (display units), `plan_effect_eta`, `drg_eta` |
-
+{comparison_rows}
 Observed counts: proportion ~ Binomial(denominator, expit(eta + u)); rate ~
 Poisson(denominator x exp(eta + u)); mean = eta + u; u is AR(1) noise.
+{comparison_text}"""
+
+_README_COMPARISON_ROWS = """| `comparison_series.csv` | {n_series} | comparison series outside the annex (`analysis/data/comparison_series.py`): `province`, `series` (name), `measure`, `month`, `numerator`, `denominator`, `value`; for each DRG/DIP-affected indicator ({indicators}) the same indicator in hospitals outside the plan's first wave |
+| `comparisons.csv` | {n_pairs} | `indicator`, `comparison`: which series each affected indicator is compared with in the controlled ITS (`python -m analysis run` uses both files when they are in the data directory) |
+| `comparison_truth.csv` | {n_comparison_truth} | one row per province x comparison series: `indicator` (the series it mirrors), `level_change` and `slope_change` 0 (no plan effect), AR(1) `phi` and `sigma`, `baseline_eta`, `pre_trend`, and `drg_month`, `drg_step`: the same DRG/DIP step as the treated series (month and size on the model scale) |
+"""
+
+_README_COMPARISON_TEXT = """
+A comparison series has the treated series' linear predictor without the plan (the same DRG/DIP
+step, seasonality, Spring Festival and COVID terms), a baseline and pre-trend that differ by a
+quarter of the between-province SDs, half the treated series' volume, and its own AR(1) noise and
+sampling. The controlled ITS's difference in level change therefore estimates the plan's
+`level_change` in `truth.csv`, free of the DRG/DIP step.
 """
 
 
@@ -775,7 +924,9 @@ def write(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict of str to pathlib.Path
-        ``panel``, ``plan_dates``, ``truth``, ``truth_monthly`` and ``readme``.
+        ``panel``, ``plan_dates``, ``truth``, ``truth_monthly`` and ``readme``; and
+        ``comparison_series``, ``comparisons`` and ``comparison_truth`` when a DRG/DIP-affected
+        indicator (14, 28, 38) was generated.
 
     Examples
     --------
@@ -784,6 +935,10 @@ def write(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
     ...     paths = write(generate(provinces=["460000"], indicators=[35]), tmp)
     ...     sorted(p.name for p in paths.values())
     ['README.md', 'panel.csv', 'plan_dates.csv', 'truth.csv', 'truth_monthly.csv']
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write(generate(provinces=["460000"], indicators=[28]), tmp)
+    ...     sorted(p.name for p in paths.values() if p.name.startswith("comparison"))
+    ['comparison_series.csv', 'comparison_truth.csv', 'comparisons.csv']
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -793,6 +948,9 @@ def write(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
         "truth": data.truth,
         "truth_monthly": data.truth_monthly,
     }
+    if len(data.comparison_series):
+        tables |= {"comparison_series": data.comparison_series, "comparisons": data.comparisons,
+                   "comparison_truth": data.comparison_truth}
     paths: dict[str, Path] = {}
     for name, frame in tables.items():
         paths[name] = out / f"{name}.csv"
@@ -810,6 +968,13 @@ def write(data: SyntheticData, out_dir: str | Path) -> dict[str, Path]:
         n_plan=len(data.plan_dates),
         n_truth=len(data.truth),
         n_monthly=len(data.truth_monthly),
+        comparison_rows=_README_COMPARISON_ROWS.format(
+            n_series=len(data.comparison_series),
+            indicators=", ".join(str(n) for n in data.comparisons["indicator"]),
+            n_pairs=len(data.comparisons),
+            n_comparison_truth=len(data.comparison_truth),
+        ) if len(data.comparison_series) else "",
+        comparison_text=_README_COMPARISON_TEXT if len(data.comparison_series) else "",
     )
     paths["readme"] = out / "README.md"
     paths["readme"].write_text(readme, encoding="utf-8")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data.contract import resolve_inputs
+from analysis.data.comparison_series import read_comparison_series
+from analysis.data.contract import find_comparisons, resolve_inputs
 from analysis.data.contract import sha256 as sha256_file
 from analysis.data.quality import CheckSettings, check_inputs
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
@@ -92,7 +93,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     data : path or list of paths
         Panel files (CSV, Excel, Parquet; long or wide, see :mod:`analysis.data.readers`),
         or a directory with ``panel.csv`` (and optionally ``plan_dates.csv``,
-        ``definition_changes.csv`` and, for synthetic data, ``truth.csv``).
+        ``definition_changes.csv``, ``comparisons.csv`` with ``comparison_series.csv`` and,
+        for synthetic data, ``truth.csv``).
     out_dir : path
         Where ``tables/``, ``notebooks/``, ``provinces/``, ``index.html`` and
         ``manifest.json`` are written.
@@ -129,7 +131,12 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         A table of ``indicator, comparison`` pairs: each indicator is also fitted as a
         controlled ITS against its comparison series in the same province, and the
         differences are pooled (:mod:`analysis.synthesis.controls`; tables
-        ``controlled_effects``, ``controlled_national``, ``controlled_failures``).
+        ``controlled_effects``, ``controlled_national``, ``controlled_failures``). Without
+        it, a ``comparisons.csv`` in the data directory is used. A comparison named by text
+        is a series of ``comparison_series.csv`` (:mod:`analysis.data.comparison_series`),
+        taken from beside the comparisons table or from the data directory. Both files
+        are checked before anything is fitted, and their checksums go into the manifest.
+        The controlled fits take about a second for the synthetic set and are not cached.
     """
     settings = settings or EvaluationSettings()
     if lang not in ("zh", "en"):
@@ -154,6 +161,14 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         quality_tables = quality.write_tables(out / "tables")
         panel = quality.usable_panel(exclude_invalid=exclude_invalid)
         starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
+        pairs_path, series_path = find_comparisons(data, comparisons=comparisons)
+        pairs = comparison_series = None
+        if pairs_path is not None:
+            comparison_series = read_comparison_series(series_path) if series_path is not None else None
+            pairs = read_comparisons(pairs_path, series=comparison_series, series_file=series_path)
+        elif series_path is not None:
+            echo(f"    note: {series_path} is not used: no comparisons.csv says which indicator each series is "
+                 "compared with")
     with stage("fit"):
         results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress, cache=cache)
     summary.reused_fits = results.reused
@@ -173,12 +188,13 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                  "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level),
                  **event_time_tables(results, settings=settings),
                  **meta_regression_tables(results.effects, starts=starts, settings=settings)}
-    if comparisons is not None:
-        pairs = read_comparisons(str(comparisons))
-        controlled, controlled_failures = controlled_effects(panel, pairs, starts=starts, settings=settings)
-        extra |= {"controlled_effects": controlled,
-                  "controlled_national": national_controlled(controlled, settings=settings),
-                  "controlled_failures": controlled_failures}
+    if pairs is not None:
+        with stage("controls"):
+            controlled, controlled_failures = controlled_effects(panel, pairs, starts=starts, settings=settings,
+                                                                 series=comparison_series)
+            extra |= {"controlled_effects": controlled,
+                      "controlled_national": national_controlled(controlled, settings=settings),
+                      "controlled_failures": controlled_failures}
     if robustness:
         with stage("robustness"):
             key = digest(code_fingerprint(), settings.as_dict(), {str(k): str(v) for k, v in starts.items()},
@@ -211,8 +227,10 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         inputs.append(describe_file(Path(plan_path), role="plan_dates"))
     if changes_path is not None:
         inputs.append(describe_file(Path(changes_path), role="definition_changes"))
-    if comparisons is not None:
-        inputs.append(describe_file(Path(comparisons), role="comparisons"))
+    if pairs_path is not None:
+        inputs.append(describe_file(Path(pairs_path), role="comparisons", rows=len(pairs)))
+        if comparison_series is not None:
+            inputs.append(describe_file(Path(series_path), role="comparison_series", rows=len(comparison_series)))
     manifest = {
         "inputs": inputs,
         "parameters": {**settings.as_dict(), "lang": lang, "workers": workers, "robustness": robustness,

@@ -87,7 +87,9 @@ _TEXT = {
     "controlled_note": {"zh": "每项指标与同省的比较序列一起拟合，计划效应为两者水平与斜率变化之差，再在全国合并。",
                         "en": "Each indicator is fitted with a comparison series of the same province; the plan's effect "
                               "is the difference in level and slope change between them, pooled nationally."},
-    "controlled_hint": {"zh": "（运行时用 --comparisons 指定比较序列表）", "en": " (give a table of comparison series with --comparisons)"},
+    "controlled_hint": {"zh": "（在数据目录中放置 comparisons.csv，或运行时用 --comparisons 指定比较序列表）",
+                        "en": " (put comparisons.csv in the data directory, or give a table of comparison series with "
+                              "--comparisons)"},
     "robustness_hint": {"zh": "（本次运行使用了 --no-robustness）", "en": " (the run used --no-robustness)"},
     "rows_shown": {"zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
                    "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv."},

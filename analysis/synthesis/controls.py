@@ -12,13 +12,17 @@ latent AR(1) covariance is estimated within each series). The provinces' differe
 then pooled as the uncontrolled effects are (:func:`analysis.pipeline.national.national_effects`).
 
 Which series is a fair comparison is a substantive choice, so comparisons are data: a table
-with ``indicator`` (the treated series) and ``comparison`` (the comparison indicator of the
-same province; it must have the same measure, so that both are modelled on one scale).
+with ``indicator`` (the treated series) and ``comparison``: either another annex indicator of
+the same province (its number) or a series outside the annex, named in
+``comparison_series.csv`` (:mod:`analysis.data.comparison_series`: an indicator the plan
+does not target, or the same indicator in hospitals less exposed to the plan). Either way the
+comparison must have the treated indicator's measure, so that both are modelled on one scale.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,30 +42,83 @@ CONTROLLED_COLUMNS = ["province", "indicator", "comparison", "measure", "estimat
                       "p_value", "scale", "df", "family"]
 
 
-def read_comparisons(path: str) -> pd.DataFrame:
+def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
+                     series_file: str | Path | None = None) -> pd.DataFrame:
     """Read and check a comparisons table (``indicator``, ``comparison``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The comparisons table (CSV).
+    series : pandas.DataFrame, optional
+        The checked comparison series (:func:`analysis.data.comparison_series.read_comparison_series`),
+        whose names ``comparison`` may give instead of an annex number.
+    series_file : str or pathlib.Path, optional
+        The file ``series`` was read from, named in messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``indicator`` (int) and ``comparison``: an int for an annex indicator, the series'
+        name (str) for a comparison series.
 
     Raises
     ------
     ValueError
         Naming the file, the row and what to fix: a missing column, an unknown indicator,
-        a series compared with itself, or a pair of different measures.
+        an unknown comparison series, a series compared with itself, or a pair of
+        different measures.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "comparisons.csv").write_text("indicator,comparison\\n28,CMI outside wave 1\\n11,12\\n")
+    >>> series = pd.DataFrame({"series": ["CMI outside wave 1"], "measure": ["mean"]})
+    >>> read_comparisons(folder / "comparisons.csv", series=series)["comparison"].tolist()
+    ['CMI outside wave 1', 12]
+    >>> try:
+    ...     read_comparisons(folder / "comparisons.csv")
+    ... except ValueError as err:
+    ...     print(str(err).split(", ", 1)[1].split(" nor ")[0])
+    row 2, column 'comparison': 'CMI outside wave 1' is neither an annex indicator number
     """
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"indicator", "comparison"} - set(frame.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the table needs 'indicator' and 'comparison'")
+    measures = {} if series is None else dict(zip(series["series"], series["measure"]))
+    where = f"in {series_file}" if series_file is not None else "in comparison_series.csv"
+    comparisons: list[int | str] = []
     for row, (a, b) in enumerate(zip(frame["indicator"], frame["comparison"]), start=2):
         try:
-            treated, comparison = get_indicator(int(a)), get_indicator(int(b))
+            treated = get_indicator(int(a))
         except (KeyError, ValueError):
-            raise ValueError(f"{path}, row {row}: {a!r} or {b!r} is not an annex indicator number") from None
-        if treated.number == comparison.number:
-            raise ValueError(f"{path}, row {row}: indicator {a} is compared with itself")
-        if treated.measure != comparison.measure:
-            raise ValueError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {b} a {comparison.measure}; "
+            raise ValueError(f"{path}, row {row}, column 'indicator': {a!r} is not an annex indicator number; "
+                             "give the treated indicator's number (9-39)") from None
+        name = b.strip()
+        if name.isdigit():
+            try:
+                comparison = get_indicator(int(name))
+            except KeyError:
+                raise ValueError(f"{path}, row {row}, column 'comparison': {b!r} is not an annex indicator number "
+                                 "(9-39)") from None
+            if treated.number == comparison.number:
+                raise ValueError(f"{path}, row {row}: indicator {a} is compared with itself")
+            measure, label, key = comparison.measure, str(comparison.number), comparison.number
+        elif name in measures:
+            measure, label, key = measures[name], f"the comparison series {name!r}", name
+        else:
+            known = ", ".join(repr(n) for n in sorted(measures)[:10]) or "none"
+            raise ValueError(f"{path}, row {row}, column 'comparison': {b!r} is neither an annex indicator number nor "
+                             f"the name of a series {where} (series found: {known}); write the number of an annex "
+                             "indicator or the exact name of a comparison series")
+        if treated.measure != measure:
+            raise ValueError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {label} a {measure}; "
                              "a comparison series must have the same measure")
-    return frame.assign(indicator=frame["indicator"].astype(int), comparison=frame["comparison"].astype(int))
+        comparisons.append(key)
+    return pd.DataFrame({"indicator": frame["indicator"].astype(int),
+                         "comparison": pd.Series(comparisons, dtype=object)})
 
 
 def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design) -> SegmentedRegression:
@@ -79,7 +136,8 @@ def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design)
 
 
 def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts: Mapping[str, pd.Period],
-                       settings: "EvaluationSettings | None" = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       settings: "EvaluationSettings | None" = None,
+                       series: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The plan's effect on each treated series relative to its comparison, per province.
 
     Parameters
@@ -87,11 +145,15 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
     panel : pandas.DataFrame
         A checked long panel (:func:`analysis.data.contract.read_panel`).
     comparisons : pandas.DataFrame
-        ``indicator`` and ``comparison`` columns (see :func:`read_comparisons`).
+        ``indicator`` and ``comparison`` columns (see :func:`read_comparisons`): an int
+        comparison is an annex indicator of ``panel``, a str one a series of ``series``.
     starts : mapping
         Each province's plan start month.
     settings : EvaluationSettings, optional
         The evaluation's model choices (wash-in, seasonality, covariance, evaluation month).
+    series : pandas.DataFrame, optional
+        Checked comparison series outside the annex
+        (:func:`analysis.data.comparison_series.read_comparison_series`).
 
     Returns
     -------
@@ -112,22 +174,41 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
     >>> effects, failures = controlled_effects(data.panel, pairs, starts={"340000": pd.Period("2023-08", "M")})
     >>> sorted(effects["measure"]), len(failures)
     (['effect_end_absolute', 'effect_end_relative', 'level_change', 'slope_change'], 0)
+
+    A comparison series outside the annex (here the synthetic CMI of hospitals outside the
+    plan's first wave, which shares the DRG/DIP step but not the plan):
+
+    >>> data = generate(3, provinces=["340000"], indicators=[28])
+    >>> effects, _ = controlled_effects(data.panel, data.comparisons, starts={"340000": pd.Period("2023-08", "M")},
+    ...                                 series=data.comparison_series)
+    >>> effects["comparison"].iat[0]
+    '28 in hospitals outside the first wave'
     """
     from analysis.pipeline.settings import EvaluationSettings
 
     settings = settings or EvaluationSettings()
     end = pd.Period(settings.evaluation_month, "M")
     rows, failures = [], []
-    series = {key: frame for key, frame in panel.groupby(["province", "indicator"], sort=True)}
-    for province in sorted({p for p, _ in series}):
+    indicators = {key: frame for key, frame in panel.groupby(["province", "indicator"], sort=True)}
+    others = {} if series is None else {
+        (str(province), str(name)): frame for (province, name), frame in series.groupby(["province", "series"])}
+    for province in sorted({p for p, _ in indicators}):
         for pair in comparisons.itertuples(index=False):
-            number, other = int(pair.indicator), int(pair.comparison)
+            number, other = int(pair.indicator), pair.comparison
+            other = other if isinstance(other, str) else int(other)
             where = {"province": str(province), "indicator": number, "comparison": other}
             try:
-                treated, comparison = series.get((province, number)), series.get((province, other))
-                if treated is None or comparison is None:
-                    raise ValueError(f"province {province} has no series for indicator "
-                                     f"{number if treated is None else other}")
+                treated = indicators.get((province, number))
+                if treated is None:
+                    raise ValueError(f"province {province} has no series for indicator {number}")
+                if isinstance(other, str):
+                    comparison = others.get((str(province), other))
+                    if comparison is None:
+                        raise ValueError(f"province {province} has no comparison series {other!r}")
+                else:
+                    comparison = indicators.get((province, other))
+                    if comparison is None:
+                        raise ValueError(f"province {province} has no series for indicator {other}")
                 model = controlled_model(treated, comparison, design=settings.design(pd.Period(starts[province], "M")))
                 res = model.fit(cov_type=settings.cov_type)
             except Exception as err:  # one failing pair is reported; the others go on
@@ -147,19 +228,25 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
 
 def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings | None" = None) -> pd.DataFrame:
     """Pool the provinces' controlled effects per indicator, comparison and measure, as
-    :func:`analysis.pipeline.national.national_effects` pools the uncontrolled ones."""
+    :func:`analysis.pipeline.national.national_effects` pools the uncontrolled ones.
+
+    ``comparison`` keeps its values: annex numbers and names of comparison series (sorted
+    as text when both occur).
+    """
     from analysis.pipeline.national import national_effects
     from analysis.pipeline.settings import EvaluationSettings
 
     settings = settings or EvaluationSettings()
     parts = []
-    for comparison, rows in effects.groupby("comparison", sort=True):
+    for comparison in sorted(pd.unique(effects["comparison"]), key=str):
+        rows = effects[effects["comparison"] == comparison]
         pooled = national_effects(rows, method=settings.pooling_method, hksj=settings.pooling_hksj,
                                   hksj_floor=settings.pooling_hksj_floor, level=settings.level)
-        parts.append(pooled.assign(comparison=int(comparison)))
+        parts.append(pooled.assign(comparison=[comparison] * len(pooled)))
     if not parts:
         return pd.DataFrame(columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high", "p_value"])
     table = pd.concat(parts, ignore_index=True)
     first = ["indicator", "comparison", "measure"]
-    return table[first + [c for c in table.columns if c not in first]].sort_values(first, ignore_index=True)
-
+    ordered = table.sort_values(first, key=lambda column: column.astype(str) if column.name == "comparison" else column,
+                                ignore_index=True)
+    return ordered[first + [c for c in table.columns if c not in first]]

@@ -21,6 +21,9 @@ import pytest
 from analysis.data.quality import CheckSettings, check_inputs
 from analysis.data.rules import RULES
 
+#: Rules only the comparison-series table (comparison_series.csv) can break.
+COMPARISON_SERIES_RULES = {"bad-series-name", "unknown-measure", "mixed-measure", "comparison-items"}
+
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 DATA_SUFFIXES = {".csv", ".xlsx", ".xls", ".parquet", ".tsv"}
 
@@ -80,5 +83,11 @@ def test_every_rule_is_exercised_by_the_corpus():
             found.update(re.findall(r" \[([a-z-]+)\](?:; fix: |$)", line)[-1:])
     # 'schema' guards the checks themselves, and no two annex names are alike, so no input
     # file can reach these two; test_quality.py tests them with a broken panel and a
-    # registry given a duplicate name.
-    assert set(RULES) - found == {"schema", "ambiguous-indicator"}
+    # registry given a duplicate name. The rules of the comparison-series table concern
+    # another file (test_comparison_series.py).
+    assert set(RULES) - found == {"schema", "ambiguous-indicator", *COMPARISON_SERIES_RULES}
+
+
+def test_every_comparison_series_rule_is_exercised_by_its_tests():
+    source = (Path(__file__).resolve().parent / "test_comparison_series.py").read_text(encoding="utf-8")
+    assert all(f'"{rule}"' in source for rule in COMPARISON_SERIES_RULES)

@@ -264,10 +264,13 @@ def test_invalid_options() -> None:
 def test_write_round_trip(small: SyntheticData, tmp_path) -> None:
     paths = write(small, tmp_path / "synthetic")
     assert {p.name for p in paths.values()} == {
-        "panel.csv", "plan_dates.csv", "truth.csv", "truth_monthly.csv", "README.md"
+        "panel.csv", "plan_dates.csv", "truth.csv", "truth_monthly.csv", "README.md", "comparison_series.csv",
+        "comparisons.csv", "comparison_truth.csv",
     }  # fmt: skip
-    assert "seed=11" in paths["readme"].read_text(encoding="utf-8")
-    for name in ("panel", "plan_dates", "truth", "truth_monthly"):
+    readme = paths["readme"].read_text(encoding="utf-8")
+    assert "seed=11" in readme and "`comparison_series.csv` | 504 |" in readme and "(14, 28)" in readme
+    for name in ("panel", "plan_dates", "truth", "truth_monthly", "comparison_series", "comparisons",
+                 "comparison_truth"):
         frame = getattr(small, name)
         back = pd.read_csv(
             paths[name],
@@ -278,3 +281,58 @@ def test_write_round_trip(small: SyntheticData, tmp_path) -> None:
         expected = frame.astype({c: float for c in ("numerator", "denominator") if c in frame})
         back = back.astype({c: float for c in ("numerator", "denominator") if c in back})
         pd.testing.assert_frame_equal(back, expected, check_dtype=False, check_exact=False, rtol=1e-12)
+
+
+# -- comparison series ------------------------------------------------------------------------
+
+#: SHA-256 of the tables ``write(generate(2023), ...)`` wrote before the comparison series were
+#: added (2023 is the Makefile's SEED): the comparison series draw from new random streams, so
+#: every existing table stays byte-identical.
+SEED_2023_DIGESTS = {
+    "panel.csv": "0c1f77b9f088143c4633478abadc2bcac94aa6ec14e75506f7017ea65c0f0b80",
+    "plan_dates.csv": "f1e883e3a7e52fce9374e29b203e00b9506b9ffce6b4ab8a2394e1a6c3e60b8c",
+    "truth.csv": "90c7f955bc76a75561655bf9f290ddc3f6a514e536ef16fa9ec6d5b4898c4195",
+    "truth_monthly.csv": "0750c1e5809f2115f2a6390b47dd5ee7c5436ca8343343b7cb1119f96a4bdcd6",
+}
+
+
+def test_comparison_series_leave_every_existing_table_unchanged(full: SyntheticData, tmp_path) -> None:
+    from analysis.data.contract import sha256
+
+    write(full, tmp_path)
+    assert {name: sha256(tmp_path / name) for name in SEED_2023_DIGESTS} == SEED_2023_DIGESTS
+    assert (tmp_path / "comparison_series.csv").is_file()
+
+
+def test_one_comparison_series_per_province_and_drg_affected_indicator(full: SyntheticData) -> None:
+    pairs = full.comparisons
+    assert pairs["indicator"].tolist() == [14, 28, 38]
+    assert pairs["comparison"].tolist() == [f"{n} in hospitals outside the first wave" for n in (14, 28, 38)]
+    assert len(full.comparison_series) == 32 * 3 * 84 and len(full.comparison_truth) == 32 * 3
+    measures = full.comparison_series.groupby("series")["measure"].unique().map(tuple).to_dict()
+    assert measures == {name: (get_indicator(n).measure,) for n, name in zip(pairs["indicator"], pairs["comparison"])}
+    assert generate(provinces=["340000"], indicators=[9, 32]).comparison_series.empty
+
+
+def test_comparison_series_share_the_drg_step_and_have_no_plan_effect(full: SyntheticData) -> None:
+    truth = full.comparison_truth.merge(full.truth, on=["province", "indicator"], suffixes=("", "_treated"))
+    assert len(truth) == 96 and (truth["level_change"] == 0).all() and (truth["slope_change"] == 0).all()
+    assert (truth["drg_month"] == truth["drg_month_treated"]).all() and truth["drg_month"].notna().all()
+    np.testing.assert_array_equal(truth["drg_step"], truth["drg_step_treated"])
+    assert (truth["drg_step"] > 0).all() and (truth["level_change_treated"] != 0).any()
+    # The mean indicator (28, CMI) is observed without sampling noise: the comparison is the
+    # treated series' predictor without the plan, its own offsets, and AR(1) noise only.
+    cmi = full.comparison_series[full.comparison_series["series"] == "28 in hospitals outside the first wave"]
+    monthly = full.truth_monthly[full.truth_monthly["indicator"] == 28]
+    merged = cmi.merge(monthly, on=["province", "month"]).merge(truth[truth["indicator"] == 28], on="province")
+    t = pd.PeriodIndex(merged["month"], freq="M").asi8 - pd.Period("2021-01", "M").ordinal
+    offsets = (merged["baseline_eta"] - merged["baseline_eta_treated"]
+               + (merged["pre_trend"] - merged["pre_trend_treated"]) * t)
+    residual = merged["value"] - merged["eta_counterfactual"] - offsets
+    assert abs(residual.mean()) < 0.002 and residual.std() < 2 * merged["sigma"].max() / np.sqrt(1 - 0.6**2)
+    after = pd.PeriodIndex(merged["month"], freq="M") >= pd.PeriodIndex(merged["start_month"], freq="M")
+    # no plan effect: the residual does not move at the plan start, while the treated series
+    # moves by its level change there (about 0.006 on average, a fraction of the DRG/DIP step)
+    assert abs(residual[after].mean() - residual[~after].mean()) < 0.002
+    step = (merged["eta_with_plan"] - merged["eta_counterfactual"])[after].mean()
+    assert step > 0.004
