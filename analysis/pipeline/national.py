@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame
 
 #: Measures pooled nationally and the scale on which they are pooled.
@@ -116,8 +117,11 @@ def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame,
     'relative x mean counterfactual'
     """
     pooled = pooled.copy()
-    end = effects[effects["measure"].isin(["effect_end_absolute", "effect_end_relative"])
-                  & (effects["family"].astype(str) != "gaussian")]
+    end = effects[effects["measure"].isin(["effect_end_absolute", "effect_end_relative"])]
+    # the family of each row's model, or the annex indicator's when the table does not say
+    family = (end["family"].astype(str) if "family" in end.columns
+              else end["indicator"].map(lambda number: get_indicator(int(number)).family))
+    end = end[family != "gaussian"]
     if end.empty:
         return pooled
     wide = end.pivot_table(index=["indicator", "province"], columns="measure", values="estimate", aggfunc="first")

@@ -735,7 +735,7 @@ def simulate_series_power(
 #: Multiples of the analytic MDE tried by :func:`simulate_mde`: up from 1 while the power is
 #: short of the target, down from 1 while it is above.
 _MDE_UP = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
-_MDE_DOWN = (0.75, 0.5, 0.35, 0.25)
+_MDE_DOWN = (0.75, 0.5, 0.35, 0.25, 0.15, 0.1)
 
 
 def simulate_mde(
@@ -754,7 +754,7 @@ def simulate_mde(
 
     Power is simulated (as :func:`simulate_series_power`, common random numbers) at the
     analytic MDE and then at larger multiples of it (1.25, 1.5, 2, 3, 4) until it reaches
-    ``power``, or at smaller ones (0.75, 0.5, 0.35, 0.25) until it falls below; the MDE is
+    ``power``, or at smaller ones (0.75, 0.5, 0.35, 0.25, 0.15, 0.1) until it falls below; the MDE is
     interpolated linearly on the log-ratio scale between the two multiples that bracket
     ``power``. Use it for the series a report quotes: the
     analytic MDE of :func:`mde_table` is optimistic for the latent AR(1) default, whose
@@ -787,7 +787,7 @@ def simulate_mde(
         ``multiple`` and, repeated on every row, ``analytic_mde`` and ``simulated_mde``
         (relative effects, ratio - 1). ``simulated_mde`` is NaN when even 4 times the
         analytic MDE (or the largest effect the outcome's range allows) stays below
-        ``power``, and the smallest multiple's effect when even 0.25 times reaches it.
+        ``power``, and the smallest multiple's effect when even 0.1 times reaches it.
 
     Examples
     --------
