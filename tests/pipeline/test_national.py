@@ -37,7 +37,7 @@ def _provinces(rng: np.random.Generator, *, k: int = 32, family: str = "poisson"
 
 def test_absolute_effect_is_the_relative_one_at_the_mean_counterfactual():
     effects, _ = _provinces(np.random.default_rng(1))
-    national = national_effects(effects).set_index("measure")
+    national = national_effects(effects, absolute_from_relative=True).set_index("measure")
     absolute, relative = national.loc["effect_end_absolute"], national.loc["effect_end_relative"]
     wide = effects.pivot(index="province", columns="measure", values="estimate")
     mean_level = float((wide["effect_end_absolute"] / wide["effect_end_relative"]).mean())
@@ -52,8 +52,8 @@ def test_absolute_effect_is_the_relative_one_at_the_mean_counterfactual():
 
 def test_means_keep_the_directly_pooled_absolute_effect():
     effects, _ = _provinces(np.random.default_rng(2), family="gaussian")
-    derived = national_effects(effects)
-    direct = national_effects(effects, absolute_from_relative=False)
+    derived = national_effects(effects, absolute_from_relative=True)
+    direct = national_effects(effects)
     pd.testing.assert_frame_equal(derived, direct)
 
 
@@ -79,6 +79,6 @@ def test_derived_absolute_effect_covers_the_mean_where_direct_pooling_is_biased(
 def test_without_both_end_of_plan_rows_nothing_is_derived():
     effects, _ = _provinces(np.random.default_rng(4))
     only_absolute = effects[effects["measure"] == "effect_end_absolute"]
-    pooled = national_effects(only_absolute)
+    pooled = national_effects(only_absolute, absolute_from_relative=True)
     assert list(pooled["pooled_as"]) == ["random effects"]
     assert absolute_at_mean_counterfactual(pooled, only_absolute).equals(pooled)
