@@ -190,8 +190,9 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
     end = pd.Period(settings.evaluation_month, "M")
     rows, failures = [], []
     indicators = {key: frame for key, frame in panel.groupby(["province", "indicator"], sort=True)}
-    others = {} if series is None else {
-        (str(province), str(name)): frame for (province, name), frame in series.groupby(["province", "series"])}
+    # comparisons by (province, annex number) or (province, series name): one lookup serves both
+    candidates = dict(indicators) if series is None else {**indicators, **{
+        (str(province), str(name)): frame for (province, name), frame in series.groupby(["province", "series"])}}
     for province in sorted({p for p, _ in indicators}):
         for pair in comparisons.itertuples(index=False):
             number, other = int(pair.indicator), pair.comparison
@@ -201,14 +202,10 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
                 treated = indicators.get((province, number))
                 if treated is None:
                     raise ValueError(f"province {province} has no series for indicator {number}")
-                if isinstance(other, str):
-                    comparison = others.get((str(province), other))
-                    if comparison is None:
-                        raise ValueError(f"province {province} has no comparison series {other!r}")
-                else:
-                    comparison = indicators.get((province, other))
-                    if comparison is None:
-                        raise ValueError(f"province {province} has no series for indicator {other}")
+                comparison = candidates.get((province, other))
+                if comparison is None:
+                    missing = f"comparison series {other!r}" if isinstance(other, str) else f"series for indicator {other}"
+                    raise ValueError(f"province {province} has no {missing}")
                 model = controlled_model(treated, comparison, design=settings.design(pd.Period(starts[province], "M")))
                 res = model.fit(cov_type=settings.cov_type)
             except Exception as err:  # one failing pair is reported; the others go on
