@@ -70,7 +70,8 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
     return pooled
 
 
-def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame, *,
+                                    level: float = 0.95) -> pd.DataFrame:
     """Replace the pooled end-of-plan absolute effects of count indicators by the pooled
     relative effect applied to the provinces' mean counterfactual level.
 

@@ -204,7 +204,8 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
                     raise ValueError(f"province {province} has no series for indicator {number}")
                 comparison = candidates.get((province, other))
                 if comparison is None:
-                    missing = f"comparison series {other!r}" if isinstance(other, str) else f"series for indicator {other}"
+                    missing = (f"comparison series {other!r}" if isinstance(other, str)
+                               else f"series for indicator {other}")
                     raise ValueError(f"province {province} has no {missing}")
                 model = controlled_model(treated, comparison, design=settings.design(pd.Period(starts[province], "M")))
                 res = model.fit(cov_type=settings.cov_type)
