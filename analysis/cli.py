@@ -156,7 +156,8 @@ def _pool(args: argparse.Namespace) -> int:
 
     frame = pd.read_csv(args.file)
     pooled = pool_frame(frame, estimate=args.estimate, se=args.se, by=args.by, method=args.method,
-                        hksj=args.hksj, level=args.level)
+                        hksj=args.hksj or args.hksj_floor, hksj_floor=args.hksj_floor, level=args.level,
+                        weights=args.weights)
     if args.json:
         for record in pooled.to_dict(orient="records"):
             print(json.dumps(record, ensure_ascii=False, default=float))
@@ -304,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     pool.add_argument("--by", action="append", default=None)
     pool.add_argument("--method", choices=["reml", "dl", "fe", "pm", "ml"], default="reml")
     pool.add_argument("--hksj", action="store_true")
+    pool.add_argument("--hksj-floor", action="store_true",
+                      help="HKSJ with its factor floored at 1 (metafor test='adhoc'); implies --hksj")
+    pool.add_argument("--weights", choices=["inverse-variance", "equal"], default="inverse-variance",
+                      help="'equal' averages the units unweighted (for effects that grow with their SE)")
     pool.add_argument("--level", type=float, default=0.95)
     pool.add_argument("--json", action="store_true")
     pool.set_defaults(func=_pool)

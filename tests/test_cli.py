@@ -55,3 +55,16 @@ def test_pool_json_matches_the_library(tmp_path, capsys):
         assert key in lines[0]
     ref = pool(frame["est"][:4], frame["se"][:4], hksj=True)
     assert lines[0]["estimate"] == pytest.approx(ref.estimate) and lines[0]["k"] == 4
+
+
+def test_pool_options_equal_weights_and_floor_reach_the_library(tmp_path, capsys):
+    frame = pd.DataFrame({"est": [0.1, 0.3, -0.2, 0.4, 1.0], "se": [0.1, 0.2, 0.15, 0.3, 0.2]})
+    path = tmp_path / "est.csv"
+    frame.to_csv(path, index=False)
+    assert main(["pool", str(path), "--estimate", "est", "--se", "se", "--hksj-floor", "--weights", "equal",
+                 "--json"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    ref = pool(frame["est"], frame["se"], hksj=True, hksj_floor=True, weights="equal")
+    assert line["weights"] == "equal" and line["hksj"] is True
+    assert (line["estimate"], line["se"]) == pytest.approx((ref.estimate, ref.se))
+    assert line["estimate"] == pytest.approx(frame["est"].mean())

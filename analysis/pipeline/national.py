@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.registry import get_indicator
-from analysis.synthesis.pooling import pool_frame
+from analysis.synthesis.pooling import pool_frame_mixed
 
 #: Measures pooled nationally and the scale on which they are pooled.
 POOLED_MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_relative")
@@ -32,8 +32,16 @@ def pooling_inputs(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFram
     return frame
 
 
+#: How :func:`national_effects` pools the end-of-plan absolute effects of count indicators.
+ABSOLUTE_COUNTS = ("equal", "inverse-variance", "relative")
+
+#: ``pooled_as`` of each way of pooling a row.
+POOLED_AS = {"inverse-variance": "random effects", "equal": "random effects, equal weights",
+             "relative": "relative x mean counterfactual"}
+
+
 def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool = True,
-                     level: float = 0.95, hksj_floor: bool = True, absolute_from_relative: bool = False
+                     level: float = 0.95, hksj_floor: bool = True, absolute_counts: str = "equal"
                      ) -> pd.DataFrame:
     """Random-effects national estimate per indicator and measure.
 
@@ -42,32 +50,64 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
     ``i2`` (percent) and ``k`` (provinces). Relative effects are back-transformed to
     ratio - 1 (``tau2`` stays on the log scale). With ``hksj`` the Knapp-Hartung factor is
     floored at 1 unless ``hksj_floor`` is false (see :mod:`analysis.synthesis.pooling`).
-    ``pooled_as`` says how each row was obtained: ``random effects`` or, for the
-    end-of-plan absolute effect of count indicators, ``relative x mean counterfactual``.
+    ``pooled_as`` says how each row was obtained (the values of :data:`POOLED_AS`).
 
-    With ``absolute_from_relative`` the national end-of-plan *absolute* effect of an
-    indicator modelled on the log or logit scale (proportions and rates) is not pooled
-    directly but derived from the pooled relative effect, applied to the provinces' mean
-    counterfactual level (see :func:`absolute_at_mean_counterfactual`); means are always
-    pooled directly. It is not the default: in the simulation study it removed the
-    underestimate of indicator 26 (bias -11 to -14% pooled directly) but overstated the
-    reductions of the rare outcomes 31 and 34 by 11-20% (``docs/national_coverage.md``).
+    ``absolute_counts`` chooses how the end-of-plan *absolute* effect of indicators modelled
+    on the log or logit scale (proportions and rates) is pooled; everything else, and the
+    absolute effects of means, is pooled with inverse-variance weights:
+
+    ``"equal"`` (default)
+        The unweighted mean of the provinces' absolute effects with the Knapp-Hartung
+        (one-sample t) interval (``pool(..., weights="equal")``). A province's absolute
+        effect is its counterfactual level times its relative effect, and its standard
+        error grows with that level (binomial and Poisson variances grow with the rate), so
+        inverse-variance weights give the provinces with the largest effects the least
+        weight. In the simulation study (``docs/national_coverage.md``) that biased the
+        pooled absolute effect of indicator 26 by -11 to -14% (coverage 85-91%); the
+        unweighted mean is unbiased for the mean province effect.
+    ``"inverse-variance"``
+        As every other measure.
+    ``"relative"``
+        The pooled relative effect applied to the provinces' mean counterfactual level
+        (:func:`absolute_at_mean_counterfactual`); it estimates a slightly different
+        quantity (the mean level times the typical relative effect) and overstated the
+        reductions of the rare outcomes 31 and 34 in the simulation study.
     """
     inputs = pooling_inputs(effects, level=level)
     if inputs.empty:
         return pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value"])
-    pooled = pool_frame(inputs, estimate="pool_estimate", se="pool_se", by=["indicator", "measure"],
-                        method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    equal = equal_weight_rows(inputs, measure="effect_end_absolute", absolute_counts=absolute_counts)
+    pooled = pool_frame_mixed(inputs, equal=equal, by=["indicator", "measure"], estimate="pool_estimate",
+                              se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    pooled["pooled_as"] = pooled["weights"].map(POOLED_AS)
     relative = pooled["measure"] == "effect_end_relative"
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
         pooled.loc[relative, col] = np.expm1(pooled.loc[relative, col])
     pooled.loc[relative, "se"] = np.nan  # a log-scale se does not describe ratio - 1
     scales = inputs.drop_duplicates(["indicator", "measure"]).set_index(["indicator", "measure"])["scale"]
     pooled["scale"] = [scales.get((i, m), "") for i, m in zip(pooled["indicator"], pooled["measure"])]
-    pooled["pooled_as"] = "random effects"
-    if absolute_from_relative:
+    pooled = pooled[[c for c in pooled.columns if c != "pooled_as"] + ["pooled_as"]]
+    if absolute_counts == "relative":
         pooled = absolute_at_mean_counterfactual(pooled, effects, level=level)
     return pooled
+
+
+def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str) -> np.ndarray:
+    """Rows pooled with equal weights under ``absolute_counts`` (see :func:`national_effects`):
+    the absolute effects (``measure``) of count indicators when it is ``"equal"``."""
+    if absolute_counts not in ABSOLUTE_COUNTS:
+        raise ValueError(f"absolute_counts must be one of {ABSOLUTE_COUNTS}, not {absolute_counts!r}")
+    if absolute_counts != "equal" or rows.empty:
+        return np.zeros(len(rows), dtype=bool)
+    return ((rows["measure"] == measure) & is_count_family(rows)).to_numpy()
+
+
+def is_count_family(rows: pd.DataFrame) -> pd.Series:
+    """True for rows of indicators modelled on the log or logit scale: the ``family``
+    column when the table has one, else the annex indicator's family."""
+    family = (rows["family"].astype(str) if "family" in rows.columns
+              else rows["indicator"].map(lambda number: get_indicator(int(number)).family))
+    return family != "gaussian"
 
 
 def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame, *,
@@ -121,10 +161,7 @@ def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame,
     """
     pooled = pooled.copy()
     end = effects[effects["measure"].isin(["effect_end_absolute", "effect_end_relative"])]
-    # the family of each row's model, or the annex indicator's when the table does not say
-    family = (end["family"].astype(str) if "family" in end.columns
-              else end["indicator"].map(lambda number: get_indicator(int(number)).family))
-    end = end[family != "gaussian"]
+    end = end[is_count_family(end)]
     if end.empty:
         return pooled
     wide = end.pivot_table(index=["indicator", "province"], columns="measure", values="estimate", aggfunc="first")
@@ -147,7 +184,7 @@ def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame,
                "ci_low": estimate - np.hypot(mean * (rel["estimate"] - rel["ci_low"]), spread),
                "ci_high": estimate + np.hypot(mean * (rel["ci_high"] - rel["estimate"]), spread),
                "pi_low": mean * rel["pi_low"], "pi_high": mean * rel["pi_high"],
-               "pooled_as": "relative x mean counterfactual"}
+               "pooled_as": POOLED_AS["relative"]}
         for column in pooled.columns:
             if column in row:
                 pooled.iloc[a, pooled.columns.get_loc(column)] = row[column]

@@ -175,9 +175,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     summary.n_series = results.diagnostics.shape[0] + results.failures.shape[0]
     summary.failures = results.failures
     with stage("pool"):
-        national = national_effects(results.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                    hksj_floor=settings.pooling_hksj_floor,
-                                    level=settings.level)
+        national = national_effects(results.effects, **settings.pooling_options())
     with stage("synthesis"):
         # Multiplicity (BH across all results of a measure, Holm across the declared primary
         # indicators), verdicts by the annex's direction, detectable effects and targets.

@@ -34,6 +34,10 @@ class EvaluationSettings:
     #: Knapp-Hartung factor floored at 1 (metafor ``test="adhoc"``): the plain factor made
     #: national placebo tests reject 6.9% at the 5% level (docs/national_coverage.md).
     pooling_hksj_floor: bool = True
+    #: End-of-plan absolute effects of proportions and rates pooled as an unweighted mean
+    #: (see :func:`analysis.pipeline.national.national_effects`): their standard errors grow
+    #: with the province's level, and inverse-variance weights underestimated them.
+    pooling_absolute_counts: str = "equal"
     #: Indicators declared primary before any result is seen (Holm adjustment across them):
     #: the national quality-and-safety improvement targets among the annex indicators
     #: (STEMI and stroke reperfusion, unplanned return to the operating room, perioperative
@@ -50,6 +54,11 @@ class EvaluationSettings:
             shocks=tuple(self.shocks),
             first_post_time=self.first_post_time,
         )
+
+    def pooling_options(self) -> dict:
+        """Keyword options of :func:`analysis.pipeline.national.national_effects`."""
+        return {"method": self.pooling_method, "hksj": self.pooling_hksj, "hksj_floor": self.pooling_hksj_floor,
+                "level": self.level, "absolute_counts": self.pooling_absolute_counts}
 
     def as_dict(self) -> dict:
         return asdict(self)

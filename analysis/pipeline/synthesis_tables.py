@@ -58,9 +58,7 @@ def event_time_tables(results: PanelResults, *, settings: EvaluationSettings) ->
     curves = results.event_time
     if curves.empty:
         return {"event_time": curves}
-    national = pooled_event_time(curves, balanced=True, method=settings.pooling_method,
-                                 hksj=settings.pooling_hksj, level=settings.level,
-                                 hksj_floor=settings.pooling_hksj_floor)
+    national = pooled_event_time(curves, balanced=True, **settings.pooling_options())
     available = [k for k in COHORT_EVENT_TIMES if k in set(curves["event_time"])]
     tables = {"event_time": curves, "event_time_national": national}
     if available:

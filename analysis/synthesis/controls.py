@@ -238,8 +238,7 @@ def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings 
     parts = []
     for comparison in sorted(pd.unique(effects["comparison"]), key=str):
         rows = effects[effects["comparison"] == comparison]
-        pooled = national_effects(rows, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                  hksj_floor=settings.pooling_hksj_floor, level=settings.level)
+        pooled = national_effects(rows, **settings.pooling_options())
         parts.append(pooled.assign(comparison=[comparison] * len(pooled)))
     if not parts:
         return pd.DataFrame(columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high", "p_value"])

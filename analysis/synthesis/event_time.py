@@ -93,8 +93,9 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.its.timeaxis import TimeLike, is_monthly
+from analysis.pipeline.national import equal_weight_rows
 from analysis.registry import get_indicator
-from analysis.synthesis.pooling import pool_frame
+from analysis.synthesis.pooling import pool_frame_mixed
 from analysis.synthesis.power import fit_default_model
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ EVENT_TIME_COLUMNS = ["province", "indicator", "start_month", "event_time", "mon
 #: Columns of :func:`pooled_event_time`.
 POOLED_COLUMNS = ["indicator", "measure", "event_time", "phase", "k_provinces", "n_provinces", "balanced",
                   "estimate", "se", "ci_low", "ci_high", "p_value", "df", "pi_low", "pi_high", "tau2", "i2",
-                  "method", "hksj", "level", "scale"]
+                  "method", "hksj", "weights", "level", "scale"]
 #: Columns of :attr:`CohortHeterogeneity.cohorts`.
 COHORT_COLUMNS = ["indicator", "measure", "event_time", "cohort", "k_provinces", "estimate", "se", "ci_low",
                   "ci_high", "df", "scale"]
@@ -354,6 +355,7 @@ def pooled_event_time(
     hksj: bool = True,
     level: float = 0.95,
     hksj_floor: bool = False,
+    absolute_counts: str = "equal",
 ) -> pd.DataFrame:
     """National event-time curve: one random-effects meta-analysis per indicator, measure and event time.
 
@@ -370,6 +372,9 @@ def pooled_event_time(
     method, hksj, level, hksj_floor
         As for :func:`analysis.synthesis.pooling.pool`; the defaults are the national
         analysis's (REML, Hartung-Knapp-Sidik-Jonkman).
+    absolute_counts : {"equal", "inverse-variance"}
+        Weights of the absolute effects of proportions and rates, as in
+        :func:`analysis.pipeline.national.national_effects` (default: unweighted mean).
 
     Returns
     -------
@@ -403,8 +408,12 @@ def pooled_event_time(
     frame = _on_pooling_scale(effects)
     if frame.empty:
         return pd.DataFrame(columns=POOLED_COLUMNS)
-    pooled = pool_frame(frame, estimate="y", se="s", by=_KEYS, method=method, hksj=hksj, level=level,
-                        hksj_floor=hksj_floor)
+    if absolute_counts == "relative":
+        raise ValueError("event-time curves pool absolute effects with absolute_counts 'equal' or "
+                         "'inverse-variance', not 'relative'")
+    equal = equal_weight_rows(frame, measure="effect_absolute", absolute_counts=absolute_counts)
+    pooled = pool_frame_mixed(frame, equal=equal, by=_KEYS, estimate="y", se="s", method=method, hksj=hksj,
+                              level=level, hksj_floor=hksj_floor)
     pooled = pooled.rename(columns={"k": "k_provinces"})
     totals = frame.groupby(["indicator", "measure"])["province"].nunique().rename("n_provinces")
     pooled = pooled.join(totals, on=["indicator", "measure"])

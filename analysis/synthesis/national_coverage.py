@@ -320,9 +320,7 @@ def placebo_national(placebo: pd.DataFrame, *, settings: EvaluationSettings | No
     frame = placebo.assign(df=_recover_df(placebo, level=settings.level))
     parts = []
     for offset, rows in frame.groupby("offset", sort=True):
-        pooled = national_effects(rows, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                  hksj_floor=settings.pooling_hksj_floor,
-                                  level=settings.level)
+        pooled = national_effects(rows, **settings.pooling_options())
         parts.append(pooled.assign(offset=int(offset)))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -478,9 +476,7 @@ def _replicate(seed: int, *, provinces: Sequence[str] | None, indicators: Sequen
     tick = time.perf_counter()
     fitted = fit_panel(panel, starts=starts, settings=settings, workers=workers)
     fit_seconds = time.perf_counter() - tick
-    national = national_effects(fitted.effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                hksj_floor=settings.pooling_hksj_floor,
-                                level=settings.level)
+    national = national_effects(fitted.effects, **settings.pooling_options())
     finite = finite_population_means(data.truth)
     out: dict[str, pd.DataFrame | float] = {
         "national": national_coverage_table(national, reference=reference, finite=finite,

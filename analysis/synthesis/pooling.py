@@ -36,6 +36,22 @@ narrower than the Wald one, and national placebo tests on the synthetic data rej
 6.9% of cases at the 5% level (4.9% with the floor; ``docs/national_coverage.md``).
 With 32 provinces and often marked heterogeneity, this is the recommended choice for the
 national estimate (IntHout et al. 2014, BMC Med Res Methodol 14:25).
+
+Equal weights
+-------------
+``weights="equal"`` estimates the mean of the province effects by their unweighted average
+(tau^2 is still estimated by ``method``, for the heterogeneity statistics and the prediction
+interval). Inverse-variance weights estimate that mean without bias only when a province's
+true effect is unrelated to its standard error. Absolute effects of proportions and rates
+break this: both the effect and its standard error grow with the province's level, so the
+provinces with the largest effects get the least weight and the weighted mean is biased
+towards zero (by -11 to -14% for indicator 26 in ``docs/national_coverage.md``). The
+unweighted average is unbiased whatever the weights would have been, at some cost in
+precision. Its variance is ``sum(se_i**2 + tau2) / k**2`` (that of an average of independent
+estimates) or, with ``hksj``, the Knapp-Hartung estimator with the same weights,
+``sum((y_i - mean)**2) / (k (k - 1))`` with t(k - 1): exactly the one-sample t interval,
+which stays valid when the variances differ between provinces. ``hksj_floor`` takes the
+larger of the two variances.
 """
 
 from __future__ import annotations
@@ -50,12 +66,15 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
-__all__ = ["METHODS", "PooledEstimate", "pool", "pool_frame"]
+__all__ = ["METHODS", "WEIGHTS", "PooledEstimate", "pool", "pool_frame", "pool_frame_mixed"]
 
 Method = Literal["reml", "dl", "fe", "pm", "ml"]
+Weights = Literal["inverse-variance", "equal"]
 
 #: Estimators of tau^2 that :func:`pool` accepts.
 METHODS: tuple[str, ...] = ("reml", "dl", "fe", "pm", "ml")
+#: Weighting schemes of the pooled mean.
+WEIGHTS: tuple[str, ...] = ("inverse-variance", "equal")
 
 # metafor's control defaults for Fisher scoring (rma.uni: threshold, maxiter) and for the
 # check of the likelihood at tau^2 = 0 (tol = .Machine$double.eps^0.25).
@@ -71,7 +90,8 @@ class PooledEstimate:
     Attributes
     ----------
     estimate : float
-        Inverse-variance weighted mean, weights ``1 / (se_i**2 + tau2)``.
+        Inverse-variance weighted mean, weights ``1 / (se_i**2 + tau2)``, or the unweighted
+        mean with ``weights="equal"``.
     se : float
         Its standard error (Knapp-Hartung adjusted when ``hksj``).
     statistic : float
@@ -107,6 +127,8 @@ class PooledEstimate:
         Estimator of tau2 actually used (``"fe"`` when ``k == 1``).
     hksj : bool
         Whether the Knapp-Hartung adjustment was applied (never when ``k == 1``).
+    weights : str
+        ``"inverse-variance"`` or ``"equal"`` (see the module docstring).
     level : float
         Confidence level of ``ci_*`` and ``pi_*``, e.g. 0.95.
 
@@ -136,6 +158,7 @@ class PooledEstimate:
     k: int
     method: str
     hksj: bool
+    weights: str
     level: float
 
     @property
@@ -160,7 +183,7 @@ class PooledEstimate:
 
 _FIELDS: list[str] = [f.name for f in fields(PooledEstimate)]
 # Fields that _fit returns as one number per group.
-_NUMERIC: list[str] = [name for name in _FIELDS if name not in ("method", "hksj", "level")]
+_NUMERIC: list[str] = [name for name in _FIELDS if name not in ("method", "hksj", "weights", "level")]
 
 
 def pool(
@@ -171,8 +194,9 @@ def pool(
     hksj: bool = False,
     level: float = 0.95,
     hksj_floor: bool = False,
+    weights: Weights = "inverse-variance",
 ) -> PooledEstimate:
-    """Pool effect estimates by inverse-variance weighting.
+    """Pool effect estimates by inverse-variance (or equal) weighting.
 
     Parameters
     ----------
@@ -190,6 +214,9 @@ def pool(
     hksj_floor : bool
         With ``hksj``, floor the Knapp-Hartung factor at 1 (metafor ``test="adhoc"``), so
         the interval is never narrower than the Wald one with t(k - 1).
+    weights : {"inverse-variance", "equal"}
+        Weights of the pooled mean; ``"equal"`` when effects grow with their standard
+        errors (see the module docstring).
 
     Returns
     -------
@@ -216,8 +243,14 @@ def pool(
     >>> res = pool([0.21, 0.35, 0.28, 0.44], [0.10, 0.12, 0.08, 0.15], hksj=True)
     >>> [round(x, 3) for x in (res.ci_low, res.ci_high)]
     [0.162, 0.425]
+
+    With equal weights and ``hksj`` the interval is the one-sample t interval:
+
+    >>> res = pool([0.21, 0.35, 0.28, 0.44], [0.10, 0.12, 0.08, 0.15], hksj=True, weights="equal")
+    >>> [round(x, 3) for x in (res.estimate, res.ci_low, res.ci_high)]
+    [0.32, 0.164, 0.476]
     """
-    _check_options(method=method, hksj=hksj, level=level)
+    _check_options(method=method, hksj=hksj, level=level, weights=weights)
     y = _as_vector(estimates, "estimates")
     s = _as_vector(se, "se")
     if y.size != s.size:
@@ -236,7 +269,8 @@ def pool(
         )
 
     mask = np.ones((1, y.size), dtype=bool)
-    fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor,
+               weights=weights)
     if fit["tau2_reset"][0]:
         warnings.warn(_LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     return _result(fit, 0, level=level)
@@ -252,6 +286,7 @@ def pool_frame(
     hksj: bool = False,
     level: float = 0.95,
     hksj_floor: bool = False,
+    weights: Weights = "inverse-variance",
 ) -> pd.DataFrame:
     """Pool the rows of a long frame, one meta-analysis per group.
 
@@ -267,7 +302,7 @@ def pool_frame(
     by : str or sequence of str, optional
         Grouping columns, e.g. ``"indicator"`` or ``["indicator", "effect"]``. ``None``
         pools all rows together.
-    method, hksj, level, hksj_floor
+    method, hksj, level, hksj_floor, weights
         As for :func:`pool`.
 
     Returns
@@ -298,7 +333,7 @@ def pool_frame(
     0         a  3     0.273  0.000
     1         b  2    -0.033  0.008
     """
-    _check_options(method=method, hksj=hksj, level=level)
+    _check_options(method=method, hksj=hksj, level=level, weights=weights)
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, not {type(frame).__name__}")
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
@@ -360,7 +395,7 @@ def pool_frame(
     v[codes, position] = s_all**2
     mask[codes, position] = True
 
-    fit = _fit(y, v, mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    fit = _fit(y, v, mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor, weights=weights)
     if fit["tau2_reset"].any():
         names = [_group_label(key_frame, keys, g) for g in np.flatnonzero(fit["tau2_reset"])[:10]]
         warnings.warn(f"{_LL0_MESSAGE} Group(s): {names}", RuntimeWarning, stacklevel=2)
@@ -368,12 +403,43 @@ def pool_frame(
     columns = {name: fit[name] for name in _NUMERIC}
     columns["method"] = np.where(fit["k"] == 1, "fe", method)
     columns["hksj"] = np.where(fit["k"] == 1, False, hksj)
+    columns["weights"] = np.full(n_groups, weights)
     columns["level"] = np.full(n_groups, level)
     result = pd.DataFrame(columns)[_FIELDS]
     result["k"] = result["k"].astype(int)
     result["q_df"] = result["q_df"].astype(int)
     result["hksj"] = result["hksj"].astype(bool)
     return pd.concat([key_frame.reset_index(drop=True), result], axis=1)
+
+
+def pool_frame_mixed(frame: pd.DataFrame, *, equal: ArrayLike, by: str | Sequence[str], **options) -> pd.DataFrame:
+    """:func:`pool_frame` with equal weights for the groups of the rows marked ``equal`` and
+    inverse-variance weights for the others (the ``weights`` column says which).
+
+    ``equal`` is a boolean per row and must be constant within each group; the result is
+    sorted by the ``by`` columns. Other keyword options go to :func:`pool_frame`.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"g": ["a", "a", "b", "b"], "y": [1.0, 3.0, 1.0, 3.0], "s": [1.0, 2.0, 1.0, 2.0]})
+    >>> out = pool_frame_mixed(frame, equal=frame["g"] == "b", by="g", estimate="y", se="s", method="fe")
+    >>> out[["g", "estimate", "weights"]]
+       g  estimate           weights
+    0  a       1.4  inverse-variance
+    1  b       2.0             equal
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    equal = np.asarray(equal, dtype=bool)
+    if equal.shape != (len(frame),):
+        raise ValueError(f"equal must hold one boolean per row ({len(frame)}), not shape {equal.shape}")
+    mixed = pd.Series(equal, index=frame.index).groupby([frame[k] for k in keys]).nunique() > 1
+    if mixed.any():
+        raise ValueError(f"equal differs within group(s) {list(mixed.index[mixed])[:10]}")
+    parts = [pool_frame(frame[~equal], by=keys, **options)]
+    if equal.any():
+        parts.append(pool_frame(frame[equal], by=keys, weights="equal", **options))
+    parts = [part for part in parts if len(part)] or parts[:1]
+    return pd.concat(parts, ignore_index=True).sort_values(keys, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,9 +451,11 @@ _LL0_MESSAGE = (
 )
 
 
-def _check_options(*, method: str, hksj: bool, level: float) -> None:
+def _check_options(*, method: str, hksj: bool, level: float, weights: str = "inverse-variance") -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}")
     if not isinstance(hksj, (bool, np.bool_)):
         raise TypeError(f"hksj must be True or False, not {hksj!r}")
     if not (isinstance(level, (int, float)) and 0 < level < 1):
@@ -434,13 +502,14 @@ def _result(fit: dict[str, np.ndarray], g: int, *, level: float) -> PooledEstima
     values["q_df"] = int(fit["q_df"][g])
     values["method"] = "fe" if single else fit["method"]
     values["hksj"] = False if single else bool(fit["hksj"])
+    values["weights"] = str(fit["weights"])
     values["level"] = float(level)
     return PooledEstimate(**values)
 
 
 def _fit(
     y: np.ndarray, v: np.ndarray, mask: np.ndarray, *, method: str, hksj: bool, level: float,
-    hksj_floor: bool = False,
+    hksj_floor: bool = False, weights: str = "inverse-variance",
 ) -> dict[str, np.ndarray]:
     """Fit G intercept-only meta-analyses at once.
 
@@ -476,8 +545,12 @@ def _fit(
     w = m / (v + tau2[:, None])
     sw = w.sum(axis=1)
     sw2 = (w**2).sum(axis=1)
-    mu = (w * y).sum(axis=1) / sw
-    var_mu = 1.0 / sw
+    if weights == "equal":
+        mu = (m * y).sum(axis=1) / k
+        var_mu = (m * (v + tau2[:, None])).sum(axis=1) / k**2
+    else:
+        mu = (w * y).sum(axis=1) / sw
+        var_mu = 1.0 / sw
 
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "fe":
@@ -502,13 +575,21 @@ def _fit(
                 UserWarning,
                 stacklevel=3,
             )
-        rss = (w * (y - mu[:, None]) ** 2).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # metafor sets the factor to 0 when all estimates coincide (RSS at machine zero).
-            s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / df)
-        if hksj_floor:
-            s2w = np.maximum(s2w, 1.0)
-        var_mu = np.where(use_t, s2w * var_mu, var_mu)
+        if weights == "equal":
+            # Knapp & Hartung's estimator with the weights used, sum(w (y - mu)^2) /
+            # ((k - 1) sum(w)) with w = 1 / k: the one-sample t variance of the mean.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                var_kh = (m * (y - mu[:, None]) ** 2).sum(axis=1) / (df * k)
+            var_kh = np.maximum(var_kh, var_mu) if hksj_floor else var_kh
+            var_mu = np.where(use_t, var_kh, var_mu)
+        else:
+            rss = (w * (y - mu[:, None]) ** 2).sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # metafor sets the factor to 0 when all estimates coincide (RSS at machine zero).
+                s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / df)
+            if hksj_floor:
+                s2w = np.maximum(s2w, 1.0)
+            var_mu = np.where(use_t, s2w * var_mu, var_mu)
 
     se = np.sqrt(var_mu)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -551,6 +632,7 @@ def _fit(
         "tau2_reset": tau2_reset,
         "method": method,
         "hksj": hksj,
+        "weights": weights,
     }
 
 

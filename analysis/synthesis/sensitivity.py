@@ -50,11 +50,11 @@ import pandas as pd
 
 from analysis.its.design import ITSDesign
 from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects, pooling_inputs
+from analysis.pipeline.national import equal_weight_rows, national_effects, pooling_inputs
 from analysis.pipeline.settings import EvaluationSettings
 from analysis.registry import timeline
 from analysis.synthesis.direction import classify_effects
-from analysis.synthesis.pooling import pool_frame
+from analysis.synthesis.pooling import pool_frame_mixed
 
 __all__ = ["DEFAULT_VARIANTS", "VARIANTS", "SensitivityResults", "ShockExclusionSettings", "leave_one_out",
            "sensitivity_analysis", "sensitivity_summary", "variant_inputs"]
@@ -154,7 +154,8 @@ _POOLED_COLUMNS = ["indicator", "measure", "estimate", "ci_low", "ci_high", "p_v
 
 
 def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative", method: str = "reml",
-                  hksj: bool = True, level: float = 0.95, hksj_floor: bool = True) -> pd.DataFrame:
+                  hksj: bool = True, level: float = 0.95, hksj_floor: bool = True,
+                  absolute_counts: str = "equal") -> pd.DataFrame:
     """The national pooled estimate with each province left out in turn.
 
     Pools exactly as :func:`analysis.pipeline.national.national_effects` (same inputs and
@@ -166,8 +167,9 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
         The pipeline's provincial effects table.
     measure : str
         Which effect to pool.
-    method, hksj, level
-        Pooling options.
+    method, hksj, level, hksj_floor, absolute_counts
+        Pooling options. ``absolute_counts`` as for ``national_effects``: ``"equal"`` or
+        ``"inverse-variance"`` (``"relative"`` is not available here).
 
     Returns
     -------
@@ -191,8 +193,12 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
                       ignore_index=True)
     if frame.empty:
         return pd.DataFrame(columns=["indicator", "measure", "left_out", *_POOLED_COLUMNS[2:], "direction", "verdict"])
-    pooled = pool_frame(frame, estimate="pool_estimate", se="pool_se", by=["indicator", "measure", "left_out"],
-                        method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    if measure == "effect_end_absolute" and absolute_counts == "relative":
+        raise ValueError("leave_one_out pools absolute effects with absolute_counts 'equal' or "
+                         "'inverse-variance', not 'relative'")
+    equal = equal_weight_rows(frame, measure="effect_end_absolute", absolute_counts=absolute_counts)
+    pooled = pool_frame_mixed(frame, equal=equal, by=["indicator", "measure", "left_out"], estimate="pool_estimate",
+                              se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     if measure == "effect_end_relative":
         for col in ("estimate", "ci_low", "ci_high"):
             pooled[col] = np.expm1(pooled[col])
@@ -340,9 +346,7 @@ def sensitivity_analysis(
         effects = effects[effects["measure"] == measure]
         if name == "default":
             default_effects = effects
-        national = national_effects(effects, method=settings.pooling_method, hksj=settings.pooling_hksj,
-                                    hksj_floor=settings.pooling_hksj_floor,
-                                    level=settings.level)
+        national = national_effects(effects, **settings.pooling_options())
         national = national[national["measure"] == measure]
         pooled_parts.append(national[_POOLED_COLUMNS].assign(variant=name, description=VARIANTS[name],
                                                              fit_seconds=round(seconds, 1)))
@@ -352,6 +356,7 @@ def sensitivity_analysis(
     table = table[["indicator", "measure", "variant", "description", "estimate", "ci_low", "ci_high", "p_value",
                    "tau2", "k", "direction", "verdict", "fit_seconds"]].reset_index(drop=True)
     loo = leave_one_out(default_effects, measure=measure, method=settings.pooling_method,
+                        absolute_counts=settings.pooling_absolute_counts,
                         hksj_floor=settings.pooling_hksj_floor,
                         hksj=settings.pooling_hksj, level=settings.level)
     failures = (pd.concat(failure_parts, ignore_index=True) if failure_parts

@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from analysis.pipeline.national import absolute_at_mean_counterfactual, national_effects
+from analysis.synthesis.pooling import pool
 
 
 def _provinces(rng: np.random.Generator, *, k: int = 32, family: str = "poisson") -> tuple[pd.DataFrame, float]:
@@ -35,9 +36,27 @@ def _provinces(rng: np.random.Generator, *, k: int = 32, family: str = "poisson"
     return pd.DataFrame(rows), float(np.exp(0.125) * 0.10)
 
 
+def test_default_pools_absolute_effects_of_counts_with_equal_weights():
+    effects, _ = _provinces(np.random.default_rng(1))
+    national = national_effects(effects).set_index("measure")
+    absolute = national.loc["effect_end_absolute"]
+    rows = effects[effects["measure"] == "effect_end_absolute"]
+    reference = pool(rows["estimate"], rows["se"], hksj=True, hksj_floor=True, weights="equal")
+    assert absolute["estimate"] == pytest.approx(rows["estimate"].mean(), rel=1e-12)
+    assert (absolute["ci_low"], absolute["ci_high"], absolute["p_value"]) == pytest.approx(
+        (reference.ci_low, reference.ci_high, reference.p_value), rel=1e-12)
+    assert absolute["pooled_as"] == "random effects, equal weights" and absolute["weights"] == "equal"
+    # the relative effect is pooled with inverse-variance weights whatever the option
+    weighted = national_effects(effects, absolute_counts="inverse-variance").set_index("measure")
+    assert weighted.loc["effect_end_absolute", "pooled_as"] == "random effects"
+    assert weighted.loc["effect_end_absolute", "estimate"] != pytest.approx(absolute["estimate"], rel=1e-3)
+    pd.testing.assert_series_equal(weighted.loc["effect_end_relative"], national.loc["effect_end_relative"])
+    assert list(national.columns)[-2:] == ["scale", "pooled_as"]
+
+
 def test_absolute_effect_is_the_relative_one_at_the_mean_counterfactual():
     effects, _ = _provinces(np.random.default_rng(1))
-    national = national_effects(effects, absolute_from_relative=True).set_index("measure")
+    national = national_effects(effects, absolute_counts="relative").set_index("measure")
     absolute, relative = national.loc["effect_end_absolute"], national.loc["effect_end_relative"]
     wide = effects.pivot(index="province", columns="measure", values="estimate")
     mean_level = float((wide["effect_end_absolute"] / wide["effect_end_relative"]).mean())
@@ -45,40 +64,45 @@ def test_absolute_effect_is_the_relative_one_at_the_mean_counterfactual():
     assert absolute["p_value"] == relative["p_value"]
     assert absolute["pooled_as"] == "relative x mean counterfactual"
     assert absolute["ci_low"] < mean_level * relative["ci_low"] < mean_level * relative["ci_high"] < absolute["ci_high"]
-    direct = national_effects(effects, absolute_from_relative=False).set_index("measure")
-    assert direct.loc["effect_end_absolute", "pooled_as"] == "random effects"
-    assert direct.loc["effect_end_absolute", "estimate"] != pytest.approx(absolute["estimate"], rel=1e-3)
 
 
-def test_means_keep_the_directly_pooled_absolute_effect():
+def test_means_keep_the_inverse_variance_absolute_effect():
     effects, _ = _provinces(np.random.default_rng(2), family="gaussian")
-    derived = national_effects(effects, absolute_from_relative=True)
-    direct = national_effects(effects)
-    pd.testing.assert_frame_equal(derived, direct)
+    direct = national_effects(effects, absolute_counts="inverse-variance")
+    for option in ("equal", "relative"):
+        pd.testing.assert_frame_equal(national_effects(effects, absolute_counts=option), direct)
+
+
+def test_unknown_option_is_rejected():
+    effects, _ = _provinces(np.random.default_rng(2))
+    with pytest.raises(ValueError, match="absolute_counts must be one of"):
+        national_effects(effects, absolute_counts="median")
 
 
 @pytest.mark.slow
-def test_derived_absolute_effect_covers_the_mean_where_direct_pooling_is_biased():
-    """Known truth, 400 replicates of 32 provinces: pooling the absolute effects directly
-    gives the high-level provinces (large effects, large standard errors) the least weight and
-    underestimates the mean effect; the derived estimate is unbiased and its 95% interval
-    covers the mean in about 95% of replicates (Monte Carlo SE 1.1 points)."""
+def test_equal_weights_and_derived_effect_cover_the_mean_where_inverse_variance_is_biased():
+    """Known truth, 400 replicates of 32 provinces: inverse-variance weights give the
+    high-level provinces (large effects, large standard errors) the least weight and
+    underestimate the mean effect; the unweighted mean and the derived estimate are unbiased
+    and their 95% intervals cover the mean in about 95% of replicates (Monte Carlo SE 1.1
+    points)."""
     rng = np.random.default_rng(3)
-    derived, direct = [], []
+    found: dict[str, list] = {option: [] for option in ("equal", "relative", "inverse-variance")}
     for _ in range(400):
         effects, truth = _provinces(rng)
-        for out, flag in ((derived, True), (direct, False)):
-            row = national_effects(effects, absolute_from_relative=flag).set_index("measure").loc[
-                "effect_end_absolute"]
+        for option, out in found.items():
+            row = national_effects(effects, absolute_counts=option).set_index("measure").loc["effect_end_absolute"]
             out.append((row["estimate"] / truth - 1, row["ci_low"] <= truth <= row["ci_high"]))
-    derived, direct = np.array(derived), np.array(direct)
-    assert abs(derived[:, 0].mean()) < 0.02 and 0.925 <= derived[:, 1].mean() <= 0.975, derived.mean(axis=0)
-    assert direct[:, 0].mean() < -0.05, direct.mean(axis=0)
+    summary = {option: np.array(out).mean(axis=0) for option, out in found.items()}
+    for option in ("equal", "relative"):
+        bias, coverage = summary[option]
+        assert abs(bias) < 0.02 and 0.925 <= coverage <= 0.975, (option, summary)
+    assert summary["inverse-variance"][0] < -0.05, summary
 
 
 def test_without_both_end_of_plan_rows_nothing_is_derived():
     effects, _ = _provinces(np.random.default_rng(4))
     only_absolute = effects[effects["measure"] == "effect_end_absolute"]
-    pooled = national_effects(only_absolute, absolute_from_relative=True)
+    pooled = national_effects(only_absolute, absolute_counts="relative")
     assert list(pooled["pooled_as"]) == ["random effects"]
     assert absolute_at_mean_counterfactual(pooled, only_absolute).equals(pooled)

@@ -226,9 +226,12 @@ def test_pooled_points_are_random_effects_meta_analyses_on_the_log_scale(fitted)
                                    np.expm1([ref.estimate, ref.ci_low, ref.ci_high]), rtol=1e-7)
         assert row["df"] == len(rel) - 1 and np.isnan(row["se"])
         ab = at_k[at_k["measure"] == "effect_absolute"]
-        ref = pool(ab["estimate"], ab["se"], method="reml", hksj=True)
+        # absolute effects of proportions and rates are averaged unweighted (means: weighted)
+        weights = "inverse-variance" if number == 9 else "equal"
+        ref = pool(ab["estimate"], ab["se"], method="reml", hksj=True, weights=weights)
         np.testing.assert_allclose(pooled.loc[(number, "effect_absolute", k), ["estimate", "se", "p_value"]],
                                    [ref.estimate, ref.se, ref.p_value], rtol=1e-10)
+        assert pooled.loc[(number, "effect_absolute", k), "weights"] == weights
 
 
 def test_fixed_effect_pooling_is_the_inverse_variance_mean(fitted):
