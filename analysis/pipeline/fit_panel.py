@@ -65,14 +65,15 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     for contrast in (res.coefficient("level_change", level=level), res.coefficient("slope_change", level=level)):
         rows.append({**base, **contrast.as_dict(), "unit": res.family.link, "window_start": str(start),
                      "window_end": str(start)})
-    absolute, relative = res.effect_at(end, unit_scale=unit_scale, level=level)
+    corrected = settings.bias_corrected_effects
+    absolute, relative = res.effect_at(end, unit_scale=unit_scale, level=level, bias_corrected=corrected)
     rows.append({**base, **absolute.as_dict(), "measure": "effect_end_absolute", "scale": indicator.unit,
                  "unit": indicator.unit, "window_start": str(end), "window_end": str(end)})
     rows.append({**base, **relative.as_dict(), "measure": "effect_end_relative", "unit": "ratio - 1",
                  "window_start": str(end), "window_end": str(end)})
     if res.size is not None and first_post <= end:
         window = pd.period_range(first_post, min(end, months[-1]), freq="M")
-        cumulative = res.cumulative_effect(window, level=level)
+        cumulative = res.cumulative_effect(window, level=level, bias_corrected=corrected)
         rows.append({**base, **cumulative.as_dict(), "measure": "effect_cumulative", "unit": "events",
                      "window_start": str(window[0]), "window_end": str(window[-1])})
     fitted = res.predictions(unit_scale=unit_scale, level=level)
@@ -91,7 +92,7 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
         "ljung_box_p": ljung_box_p_value(resid, lags=lags),
         "converged": res.converged,
     }
-    event_time = event_time_arrays(province, number, res, through=end, level=level)
+    event_time = event_time_arrays(province, number, res, through=end, level=level, bias_corrected=corrected)
     return rows, predictions, diagnostics, event_time
 
 

@@ -29,6 +29,9 @@ class EvaluationSettings:
     cov_type: str = "latent-ar1"
     evaluation_month: str = str(timeline.IMPLEMENTATION_END)
     level: float = 0.95
+    #: Absolute and cumulative effects of proportions and rates corrected for the bias of the
+    #: back-transformed counterfactual (:meth:`analysis.its.results.ITSResults.effect_at`).
+    bias_corrected_effects: bool = False
     pooling_method: str = "reml"
     pooling_hksj: bool = True
     #: Knapp-Hartung factor floored at 1 (metafor ``test="adhoc"``): the plain factor made

@@ -217,7 +217,8 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
             for term, measure in (("group_level_change", "level_change"), ("group_slope_change", "slope_change")):
                 contrast = res.coefficient(term, level=settings.level)
                 rows.append({**base, **contrast.as_dict(), "measure": measure})
-            absolute, relative = res.effect_at(end, unit_scale=indicator.scale, level=settings.level)
+            absolute, relative = res.effect_at(end, unit_scale=indicator.scale, level=settings.level,
+                                               bias_corrected=settings.bias_corrected_effects)
             rows.append({**base, **absolute.as_dict(), "measure": "effect_end_absolute", "scale": indicator.unit})
             rows.append({**base, **relative.as_dict(), "measure": "effect_end_relative"})
     effects = pd.DataFrame(rows).reindex(columns=CONTROLLED_COLUMNS)

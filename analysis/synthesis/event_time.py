@@ -268,7 +268,8 @@ def event_time_effects(
 
 
 def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, through: TimeLike | None = None,
-                      max_event_time: int | None = None, level: float = 0.95) -> dict[str, np.ndarray]:
+                      max_event_time: int | None = None, level: float = 0.95,
+                      bias_corrected: bool = False) -> dict[str, np.ndarray]:
     """The rows of :func:`event_time_effects` for one series, as arrays by column (cheap to
     collect for a thousand series and turn into one frame with :func:`event_time_frame`)."""
     if not is_monthly(res.time):
@@ -286,7 +287,7 @@ def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, throu
     n = len(months)
     if n == 0:
         return {name: np.array([], dtype=object) for name in EVENT_TIME_COLUMNS}
-    arrays = res.effect_arrays(months, unit_scale=spec.scale, level=level)
+    arrays = res.effect_arrays(months, unit_scale=spec.scale, level=level, bias_corrected=bias_corrected)
     labels = np.asarray(months.astype(str), dtype=object)
     phases = np.asarray(res.design.phase(months), dtype=object)
     part = {"province": np.full(2 * n, str(province), dtype=object), "indicator": np.full(2 * n, int(indicator)),

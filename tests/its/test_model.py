@@ -271,3 +271,72 @@ def test_a_shock_month_without_events_converges_as_in_statsmodels():
     others = [c != "shock_2020-02" for c in X.columns]
     np.testing.assert_allclose(res.params.to_numpy()[others], ref.params[others], rtol=1e-6, atol=1e-8)
     assert res.params["shock_2020-02"] < -10
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial"])
+def test_bias_corrected_effects_are_closed_form_with_plug_in_standard_errors(family):
+    """Corrected means: exp(eta - v / 2) (log) or p - p(1-p)(1-2p) v / 2 (logit), with v the
+    variance of each row's linear predictor; standard errors and relative effects unchanged."""
+    y, n = binomial_series(seed=9)
+    counts = {"exposure": n} if family == "poisson" else {"trials": n}
+    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family=family, **counts).fit()
+    month = pd.PeriodIndex([pd.Period("2025-09", "M")])
+    X1, X0 = res._rows(month)
+    beta, cov = res.params.to_numpy(), res.cov.to_numpy()
+    e1, e0 = (X1 @ beta)[0], (X0 @ beta)[0]
+    v1, v0 = (X1 @ cov @ X1.T)[0, 0], (X0 @ cov @ X0.T)[0, 0]
+    if family == "poisson":
+        m1, m0 = np.exp(e1 - v1 / 2), np.exp(e0 - v0 / 2)
+    else:
+        p1, p0 = expit(e1), expit(e0)
+        m1 = p1 - p1 * (1 - p1) * (1 - 2 * p1) * v1 / 2
+        m0 = p0 - p0 * (1 - p0) * (1 - 2 * p0) * v0 / 2
+    plain_abs, plain_rel = res.effect_at("2025-09", unit_scale=100)
+    corrected_abs, corrected_rel = res.effect_at("2025-09", unit_scale=100, bias_corrected=True)
+    assert corrected_abs.estimate == pytest.approx(100 * (m1 - m0), rel=1e-10)
+    assert corrected_abs.estimate != pytest.approx(plain_abs.estimate, rel=1e-6)
+    assert corrected_abs.se == plain_abs.se and corrected_rel == plain_rel
+    table = res.effects_at(month, unit_scale=100, bias_corrected=True)
+    assert table.loc[table["measure"] == "effect_absolute", "estimate"].iat[0] == pytest.approx(
+        corrected_abs.estimate, rel=1e-12)
+    window = pd.period_range("2023-09", "2025-09", freq="M")
+    X1, X0 = res._rows(window)
+    v1, v0 = np.einsum("ij,jk,ik->i", X1, cov, X1), np.einsum("ij,jk,ik->i", X0, cov, X0)
+    size = pd.Series(n, index=MONTHS).loc[window].to_numpy()
+    cum = res.cumulative_effect(window, bias_corrected=True)
+    expected = res.family.unbiased_mean(X1 @ beta, v1) - res.family.unbiased_mean(X0 @ beta, v0)
+    assert cum.estimate == pytest.approx(size @ expected, rel=1e-12)
+    assert cum.se == res.cumulative_effect(window).se
+
+
+@pytest.mark.slow
+def test_bias_corrected_absolute_effect_is_unbiased_for_a_rare_outcome():
+    """Known truth: a rare outcome (about 6 events a month), 30 pre-period months, effect
+    read 27 months after the start, Poisson counts; 3000 replicates with the model-based
+    covariance, which is right for these data. The plug-in absolute effect overstates the
+    reduction by about 16% (the extrapolated counterfactual's exp is biased upwards); the
+    corrected one is within Monte Carlo error of the truth (MC SE of the mean error ~2% of
+    the truth). The correction is only as good as the variance it uses: with the latent
+    AR(1) covariance, which is conservative for pure Poisson data (mean variance of the
+    counterfactual 0.22 against 0.14 across replicates), it over-corrects by about as much
+    (-12%; ``docs/national_coverage.md``)."""
+    months = pd.period_range("2021-01", "2025-09", freq="M")
+    design = ITSDesign(interruption="2023-07", washin=0, seasonality="none", spring_festival=False, shocks=())
+    X = design.matrix(months)
+    plan = -0.20 * X["level_change"] - 0.01 * X["slope_change"]
+    eta = (np.log(0.003) + 0.002 * X["time"] + plan).to_numpy()
+    size = np.full(len(months), 2000)
+    truth = 1000 * (np.exp(eta[-1]) - np.exp(eta[-1] - plan.iat[-1]))
+    rng = np.random.default_rng(12)
+    errors = []
+    for _ in range(3000):
+        y = rng.poisson(size * np.exp(eta))
+        res = SegmentedRegression(y, months=months, design=design, family="poisson", exposure=size).fit(
+            cov_type="model")
+        plain, _ = res.effect_at(months[-1], unit_scale=1000)
+        corrected, _ = res.effect_at(months[-1], unit_scale=1000, bias_corrected=True)
+        errors.append((plain.estimate / truth - 1, corrected.estimate / truth - 1))
+    plain_bias, corrected_bias = np.mean(errors, axis=0)
+    mc_se = np.std(errors, axis=0) / np.sqrt(len(errors))
+    assert plain_bias > 4 * mc_se[0], (plain_bias, corrected_bias, mc_se)  # reduction overstated
+    assert abs(corrected_bias) < 2.5 * mc_se[1], (plain_bias, corrected_bias, mc_se)
