@@ -71,7 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     from analysis.pipeline.run import run_evaluation
     from analysis.pipeline.settings import EvaluationSettings
 
-    settings = EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality)
+    settings = EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality,
+                                  pooling_absolute_counts=args.absolute_counts,
+                                  bias_corrected_effects=args.bias_corrected)
     try:
         checks = _check_settings(args)
     except ValueError as err:
@@ -260,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")
     run.add_argument("--cov-type", default="latent-ar1", choices=["latent-ar1", "newey-west", "quasi", "model"])
     run.add_argument("--seasonality", default="month", help="none, month or fourier:K")
+    run.add_argument("--absolute-counts", default="equal", choices=["equal", "inverse-variance", "relative"],
+                     help="how national absolute effects of proportions and rates are pooled (default: unweighted "
+                          "mean of the provinces; see analysis.pipeline.national.national_effects)")
+    run.add_argument("--bias-corrected", action="store_true",
+                     help="correct absolute and cumulative effects of proportions and rates for the bias of the "
+                          "back-transformed counterfactual (ITSResults.effect_at)")
     run.set_defaults(func=_run)
 
     fit = sub.add_parser("fit", help="fit one interrupted time-series model to a table")

@@ -33,6 +33,33 @@ def test_run_tables_only_writes_tables_and_manifest(tmp_path, capsys):
     assert (out / "tables" / "recovery_summary.csv").is_file()
     printed = capsys.readouterr().out
     assert "fit:" in printed and "recovery" in printed
+    assert manifest["parameters"]["pooling_absolute_counts"] == "equal"
+    assert manifest["parameters"]["bias_corrected_effects"] is False
+    national = pd.read_csv(out / "tables" / "national_effects.csv").set_index(["indicator", "measure"])
+    assert national.loc[(31, "effect_end_absolute"), "pooled_as"] == "random effects, equal weights"
+    assert national.loc[(9, "effect_end_absolute"), "pooled_as"] == "random effects"  # a mean
+    assert national.loc[(31, "effect_end_relative"), "pooled_as"] == "random effects"
+
+
+def test_run_options_for_absolute_effects_reach_the_settings(tmp_path):
+    data = tmp_path / "data"
+    write(generate(3, provinces=["340000", "110000"], indicators=[31]), data)
+    runs = {}
+    for name, extra in (("default", []), ("options", ["--absolute-counts", "inverse-variance", "--bias-corrected"])):
+        out = tmp_path / name
+        assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
+                     "--no-robustness", *extra]) == 0
+        runs[name] = (json.loads((out / "manifest.json").read_text())["parameters"],
+                      pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str}),
+                      pd.read_csv(out / "tables" / "national_effects.csv"))
+    parameters, effects, national = runs["options"]
+    assert parameters["pooling_absolute_counts"] == "inverse-variance" and parameters["bias_corrected_effects"]
+    assert set(national["pooled_as"]) == {"random effects"}
+    default = runs["default"][1].set_index(["province", "measure"])["estimate"]
+    corrected = effects.set_index(["province", "measure"])["estimate"]
+    for province in ("340000", "110000"):
+        assert corrected[(province, "effect_end_absolute")] != pytest.approx(default[(province, "effect_end_absolute")])
+        assert corrected[(province, "effect_end_relative")] == pytest.approx(default[(province, "effect_end_relative")])
 
 
 def test_run_refuses_invalid_data_with_located_errors(tmp_path, capsys):

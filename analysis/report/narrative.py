@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.pipeline.national import POOLED_AS
 from analysis.registry import get_indicator, indicators, timeline
 from analysis.report.tables import (
     LANGS,
@@ -619,6 +620,24 @@ _METHODS_TEXT: dict[str, dict[str, str]] = {
               "prediction interval (the range expected for a single province's effect) and I². Relative effects "
               "were pooled as log ratios and shown in percent.",
     },
+    "pool_equal": {
+        "zh": "比例与率类指标的期末绝对效应取各省绝对效应的算术平均（等权随机效应，区间即单样本 t 区间）："
+              "这类指标的绝对效应及其标准误都随本省水平增大，逆方差加权会低估全国平均效应。",
+        "en": "For proportions and rates the end-of-plan absolute effect is the unweighted mean of the provinces' "
+              "absolute effects (equal-weight random effects; the interval is the one-sample t interval): their "
+              "absolute effects and standard errors both grow with the province's level, and inverse-variance "
+              "weights would underestimate the mean effect.",
+    },
+    "pool_relative": {
+        "zh": "比例与率类指标的期末绝对效应由合并的相对效应乘以各省反事实水平的均值得到。",
+        "en": "For proportions and rates the end-of-plan absolute effect is the pooled relative effect applied to "
+              "the provinces' mean counterfactual level.",
+    },
+    "bias_corrected": {
+        "zh": "比例与率类指标的绝对效应与累计效应已校正反事实回转换偏倚（对数连接：exp(η − v/2)）。",
+        "en": "Absolute and cumulative effects of proportions and rates are corrected for the bias of the "
+              "back-transformed counterfactual (log link: exp(η − v/2)).",
+    },
     "hksj_on": {"zh": "置信区间采用 Hartung-Knapp-Sidik-Jonkman 校正，", "en": "Hartung-Knapp-Sidik-Jonkman confidence intervals"},
     "hksj_floor": {"zh": "置信区间采用 Hartung-Knapp-Sidik-Jonkman 校正（校正因子下限为 1，即 metafor 的 test=\"adhoc\"），",
                    "en": "Hartung-Knapp-Sidik-Jonkman confidence intervals with the adjustment factor floored at 1 "
@@ -657,7 +676,7 @@ _METHODS_TEXT: dict[str, dict[str, str]] = {
 }
 _KNOWN_PARAMETERS = {"washin", "seasonality", "spring_festival", "shocks", "first_post_time", "cov_type",
                      "evaluation_month", "level", "pooling_method", "pooling_hksj", "lang", "workers",
-                     "plan_start_default"}
+                     "plan_start_default", "pooling_hksj_floor", "pooling_absolute_counts", "bias_corrected_effects"}
 
 
 def _m(key: str, lang: str, **fields: object) -> str:
@@ -761,7 +780,10 @@ def methods_sections(tables: RunTables, lang: str = "zh", *, report_versions: di
     cov_types = cov_types or [str(parameters.get("cov_type", "–"))]
     cov = "; ".join(_COV_TEXT.get(c, {}).get(lang, c) for c in cov_types)
     level = parameters.get("level", 0.95)
-    add("se", [_m("se", lang, cov=cov, month=month_text, level=f"{100 * float(level):g}")])
+    se_text = [_m("se", lang, cov=cov, month=month_text, level=f"{100 * float(level):g}")]
+    if parameters.get("bias_corrected_effects"):
+        se_text.append(_m("bias_corrected", lang))
+    add("se", [" ".join(se_text) if lang == "en" else "".join(se_text)])
 
     # Pooling
     national = tables.national
@@ -770,8 +792,13 @@ def methods_sections(tables: RunTables, lang: str = "zh", *, report_versions: di
     hksj = parameters.get("pooling_hksj", bool(national["hksj"].iloc[0]) if "hksj" in national and len(national)
                           else True)
     floor = bool(parameters.get("pooling_hksj_floor", False))
-    add("pool", [_m("pool", lang, method=_POOL_TEXT.get(method, {}).get(lang, method),
-                    hksj=_m(("hksj_floor" if floor else "hksj_on") if hksj else "hksj_off", lang))])
+    pool_text = [_m("pool", lang, method=_POOL_TEXT.get(method, {}).get(lang, method),
+                    hksj=_m(("hksj_floor" if floor else "hksj_on") if hksj else "hksj_off", lang))]
+    ways = set(national["pooled_as"].dropna()) if "pooled_as" in national else set()
+    for key, way in (("pool_equal", "equal"), ("pool_relative", "relative")):
+        if POOLED_AS[way] in ways:
+            pool_text.append(_m(key, lang))
+    add("pool", [" ".join(pool_text) if lang == "en" else "".join(pool_text)])
 
     # Verdicts and multiplicity
     findings = national_findings(tables)

@@ -181,6 +181,21 @@ def test_methods_follow_the_parameters_actually_used(tmp_path, lang):
     assert sections["other"].items == ("exclude_months = ['2020-04']",)
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_methods_say_how_absolute_effects_of_counts_were_pooled_and_corrected(tmp_path, lang):
+    ways = ["random effects", "random effects, equal weights"] * len(NATIONAL)
+    manifest = {**MANIFEST, "parameters": {**MANIFEST["parameters"], "bias_corrected_effects": True,
+                                           "pooling_absolute_counts": "equal"}}
+    tables = _tables(tmp_path, manifest=manifest, national_extra={"pooled_as": ways})
+    sections = {s.key: s for s in narrative.methods_sections(tables, lang)}
+    assert ("算术平均" if lang == "zh" else "unweighted mean") in sections["pool"].paragraphs[0]
+    assert "exp(η − v/2)" in sections["se"].paragraphs[0]
+    assert sections.get("other") is None or not any("bias_corrected" in item for item in sections["other"].items)
+    plain = {s.key: s for s in narrative.methods_sections(_tables(tmp_path, manifest=MANIFEST), lang)}
+    assert ("算术平均" if lang == "zh" else "unweighted mean") not in plain["pool"].paragraphs[0]
+    assert "exp(η − v/2)" not in plain["se"].paragraphs[0]
+
+
 def test_methods_record_a_multiple_testing_policy(tmp_path):
     manifest = {**MANIFEST, "parameters": {**MANIFEST["parameters"], "multiplicity": "holm"}}
     sections = {s.key: s for s in narrative.methods_sections(_tables(tmp_path, manifest=manifest), "en")}
