@@ -70,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     from analysis.data.problems import DataValidationError
     from analysis.pipeline.run import run_evaluation
     from analysis.pipeline.settings import EvaluationSettings
+    from analysis.synthesis.controls import ComparisonsError
 
     settings = EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality,
                                   pooling_absolute_counts=args.absolute_counts,
@@ -93,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}",
               file=sys.stderr)
         return 2
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ComparisonsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     total = time.perf_counter() - start

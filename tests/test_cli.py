@@ -95,3 +95,13 @@ def test_pool_options_equal_weights_and_floor_reach_the_library(tmp_path, capsys
     assert line["weights"] == "equal" and line["hksj"] is True
     assert (line["estimate"], line["se"]) == pytest.approx((ref.estimate, ref.se))
     assert line["estimate"] == pytest.approx(frame["est"].mean())
+
+
+def test_run_reports_a_bad_comparisons_table_without_a_traceback(tmp_path, capsys):
+    data = tmp_path / "data"
+    write(generate(8, provinces=["340000"], indicators=[28]), data)
+    (data / "comparisons.csv").write_text("treated,comparison\n28,14\n")
+    assert main(["run", "--data", str(data), "--out", str(tmp_path / "out"), "--tables-only", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "comparisons.csv: missing column(s) ['indicator']" in err

@@ -42,6 +42,10 @@ CONTROLLED_COLUMNS = ["province", "indicator", "comparison", "measure", "estimat
                       "p_value", "scale", "df", "family"]
 
 
+class ComparisonsError(ValueError):
+    """A comparisons table that cannot be used; the message names the file, row and column."""
+
+
 def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
                      series_file: str | Path | None = None) -> pd.DataFrame:
     """Read and check a comparisons table (``indicator``, ``comparison``).
@@ -64,8 +68,8 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
 
     Raises
     ------
-    ValueError
-        Naming the file, the row and what to fix: a missing column, an unknown indicator,
+    ComparisonsError
+        A ``ValueError`` naming the file, the row and what to fix: a missing column, an unknown indicator,
         an unknown comparison series, a series compared with itself, or a pair of
         different measures.
 
@@ -86,7 +90,8 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"indicator", "comparison"} - set(frame.columns)
     if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the table needs 'indicator' and 'comparison'")
+        raise ComparisonsError(f"{path}: missing column(s) {sorted(missing)}; "
+                               "the table needs 'indicator' and 'comparison'")
     measures = {} if series is None else dict(zip(series["series"], series["measure"]))
     where = f"in {series_file}" if series_file is not None else "in comparison_series.csv"
     comparisons: list[int | str] = []
@@ -94,28 +99,28 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
         try:
             treated = get_indicator(int(a))
         except (KeyError, ValueError):
-            raise ValueError(f"{path}, row {row}, column 'indicator': {a!r} is not an annex indicator number; "
-                             "give the treated indicator's number (9-39)") from None
+            raise ComparisonsError(f"{path}, row {row}, column 'indicator': {a!r} is not an annex indicator "
+                                   "number; give the treated indicator's number (9-39)") from None
         name = b.strip()
         if name.isdigit():
             try:
                 comparison = get_indicator(int(name))
             except KeyError:
-                raise ValueError(f"{path}, row {row}, column 'comparison': {b!r} is not an annex indicator number "
-                                 "(9-39)") from None
+                raise ComparisonsError(f"{path}, row {row}, column 'comparison': {b!r} is not an annex indicator "
+                                       "number (9-39)") from None
             if treated.number == comparison.number:
-                raise ValueError(f"{path}, row {row}: indicator {a} is compared with itself")
+                raise ComparisonsError(f"{path}, row {row}: indicator {a} is compared with itself")
             measure, label, key = comparison.measure, str(comparison.number), comparison.number
         elif name in measures:
             measure, label, key = measures[name], f"the comparison series {name!r}", name
         else:
             known = ", ".join(repr(n) for n in sorted(measures)[:10]) or "none"
-            raise ValueError(f"{path}, row {row}, column 'comparison': {b!r} is neither an annex indicator number nor "
-                             f"the name of a series {where} (series found: {known}); write the number of an annex "
-                             "indicator or the exact name of a comparison series")
+            raise ComparisonsError(f"{path}, row {row}, column 'comparison': {b!r} is neither an annex indicator "
+                                   f"number nor the name of a series {where} (series found: {known}); write the "
+                                   "number of an annex indicator or the exact name of a comparison series")
         if treated.measure != measure:
-            raise ValueError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {label} a {measure}; "
-                             "a comparison series must have the same measure")
+            raise ComparisonsError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {label} a "
+                                   f"{measure}; a comparison series must have the same measure")
         comparisons.append(key)
     return pd.DataFrame({"indicator": frame["indicator"].astype(int),
                          "comparison": pd.Series(comparisons, dtype=object)})

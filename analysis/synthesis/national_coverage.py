@@ -912,7 +912,8 @@ def write_report(tables: StudyTables, out: str | Path, *, settings: EvaluationSe
         f"{' --bias-corrected' if settings is not None and settings.bias_corrected_effects else ''}` "
         f"(seeds {timing['seed'].min()}-{timing['seed'].max()}; indicators {', '.join(map(str, indicators))}, "
         f"of which {', '.join(map(str, confounded)) or 'none'} carry the DRG/DIP step and are reported apart; "
-        f"{national['k'].max()} provinces; placebo tests in {tables.placebo['replicate'].nunique() if len(tables.placebo) else 0} "
+        f"{national['k'].max()} provinces; placebo tests in "
+        f"{tables.placebo['replicate'].nunique() if len(tables.placebo) else 0} "
         f"replicates). Fitting took {timing['fit_seconds'].sum() / 60:.1f} min and the placebo "
         f"refits {timing['placebo_seconds'].sum() / 60:.1f} min on one worker. Module: "
         "`analysis/synthesis/national_coverage.py`; CSV files next to this one.",
