@@ -236,6 +236,8 @@ _GENERIC_COLUMNS = {
     "direction": {"zh": "改善方向", "en": "Better"},
     "verdict": {"zh": "结论", "en": "Verdict"},
     "province": {"zh": "省份", "en": "Province"},
+    "comparison": {"zh": "对照序列", "en": "Comparison"},
+    "pooled_as": {"zh": "合并方式", "en": "Pooled as"},
     "indicator": {"zh": "指标", "en": "Indicator"},
     "measure": {"zh": "效应量", "en": "Measure"},
     "estimate": {"zh": "估计值", "en": "Estimate"},
