@@ -40,8 +40,8 @@ from scipy.special import expit, logit
 from analysis import registry
 from analysis.registry import timeline
 
-__all__ = ["COMPARISON_COLUMNS", "COMPARISON_TRUTH_COLUMNS", "EVALUATION_MONTH", "REFERENCE_MONTH", "SyntheticData",
-           "generate", "write"]
+__all__ = ["COMPARISON_COLUMNS", "COMPARISON_TRUTH_COLUMNS", "DRG_INDICATORS", "EVALUATION_MONTH", "REFERENCE_MONTH",
+           "SyntheticData", "generate", "mean_plan_effect", "write"]
 
 #: Centre of the secular trend: the middle of the 2019-2022 baseline in calibration.md.
 REFERENCE_MONTH = pd.Period("2021-01", "M")
@@ -286,6 +286,31 @@ _EFFECT_SD_PROVINCE = 0.3
 _EFFECT_SD_SERIES = 0.4
 _P_ZERO = 0.15
 _P_WRONG = 0.08
+#: Indicators that carry the DRG/DIP payment-reform step when co-interventions are on.
+DRG_INDICATORS: tuple[int, ...] = tuple(sorted(n for n, spec in _SPECS.items() if spec.drg != 0.0))
+
+
+def mean_plan_effect(number: int) -> tuple[float, float]:
+    """Mean level change and slope change (per month) of the plan over the generator's
+    provinces and series, on the model's link scale (display units for means).
+
+    A series' plan effect is ``d * h * (L, S / 12)`` with ``(L, S)`` the indicator's national
+    level change and yearly slope change in the direction of improvement, ``d`` equal to 0
+    (probability 0.15), to minus the improvement sign (0.08) or to the sign (the rest), and
+    ``h = exp(0.3 z_province + 0.4 z_series)`` with independent standard normal ``z``. Hence
+    the mean is ``sign * (L, S / 12) * (1 - 0.15 - 2 * 0.08) * exp((0.3^2 + 0.4^2) / 2)``.
+
+    Examples
+    --------
+    >>> [round(value, 4) for value in mean_plan_effect(9)]
+    [-0.5473, -0.0163]
+    """
+    spec = _SPECS[int(number)]
+    scale = registry.get_indicator(int(number)).improvement_sign() * (1 - _P_ZERO - 2 * _P_WRONG) * np.exp(
+        (_EFFECT_SD_PROVINCE**2 + _EFFECT_SD_SERIES**2) / 2)
+    return float(scale * spec.level_change), float(scale * spec.slope_change / 12)
+
+
 #: Provinces differ in how hard the COVID waves hit (LogNormal SD on the shock).
 _COVID_SD = 0.25
 _PHI_RANGE = (0.3, 0.6)

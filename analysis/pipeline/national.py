@@ -37,12 +37,15 @@ ABSOLUTE_COUNTS = ("equal", "inverse-variance", "relative")
 
 #: ``pooled_as`` of each way of pooling a row.
 POOLED_AS = {"inverse-variance": "random effects", "equal": "random effects, equal weights",
-             "relative": "relative x mean counterfactual"}
+             "relative": "relative x mean counterfactual", "sum": "sum of provinces"}
+
+#: Measures that are added up over the provinces rather than averaged (:func:`national_totals`).
+SUMMED_MEASURES = ("effect_cumulative",)
 
 
 def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool = True,
-                     level: float = 0.95, hksj_floor: bool = True, absolute_counts: str = "equal"
-                     ) -> pd.DataFrame:
+                     level: float = 0.95, hksj_floor: bool = True, absolute_counts: str = "equal",
+                     totals: bool = True) -> pd.DataFrame:
     """Random-effects national estimate per indicator and measure.
 
     Returns one row per indicator x measure with the pooled ``estimate``, ``ci_low``,
@@ -50,7 +53,13 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
     ``i2`` (percent) and ``k`` (provinces). Relative effects are back-transformed to
     ratio - 1 (``tau2`` stays on the log scale). With ``hksj`` the Knapp-Hartung factor is
     floored at 1 unless ``hksj_floor`` is false (see :mod:`analysis.synthesis.pooling`).
-    ``pooled_as`` says how each row was obtained (the values of :data:`POOLED_AS`).
+    ``pooled_as`` says how each row was obtained (the values of :data:`POOLED_AS`), and
+    ``df`` is the degrees of freedom of the interval (``k - 1`` with HKSJ, infinite for a
+    Wald interval).
+
+    With ``totals`` the cumulative effects (extra events, negative: events averted) are
+    added up over the provinces as well (:func:`national_totals`): a national count, not a
+    mean, pooled as ``sum of provinces``.
 
     ``absolute_counts`` chooses how the end-of-plan *absolute* effect of indicators modelled
     on the log or logit scale (proportions and rates) is pooled; everything else, and the
@@ -74,7 +83,10 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
         reductions of the rare outcomes 31 and 34 in the simulation study.
     """
     inputs = pooling_inputs(effects, level=level)
+    summed = national_totals(effects, level=level) if totals else pd.DataFrame()
     if inputs.empty:
+        if len(summed):
+            return summed
         return pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value"])
     equal = equal_weight_rows(inputs, measure="effect_end_absolute", absolute_counts=absolute_counts)
     pooled = pool_frame_mixed(inputs, equal=equal, by=["indicator", "measure"], estimate="pool_estimate",
@@ -86,10 +98,73 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
     pooled.loc[relative, "se"] = np.nan  # a log-scale se does not describe ratio - 1
     scales = inputs.drop_duplicates(["indicator", "measure"]).set_index(["indicator", "measure"])["scale"]
     pooled["scale"] = [scales.get((i, m), "") for i, m in zip(pooled["indicator"], pooled["measure"])]
+    pooled["df"] = np.where(pooled["hksj"], pooled["k"] - 1.0, np.inf)
     pooled = pooled[[c for c in pooled.columns if c != "pooled_as"] + ["pooled_as"]]
     if absolute_counts == "relative":
         pooled = absolute_at_mean_counterfactual(pooled, effects, level=level)
+    if len(summed):
+        pooled = (pd.concat([pooled, summed[[c for c in pooled.columns if c in summed.columns]]], ignore_index=True)
+                  .sort_values(["indicator", "measure"], ignore_index=True))
     return pooled
+
+
+def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Provincial effects that are counts (:data:`SUMMED_MEASURES`) added up nationally.
+
+    The cumulative effect of a province is the number of extra events (negative: events
+    averted) in its own population, so the national effect is their sum over the provinces,
+    not an average: ``estimate = sum(e_i)``, ``se = sqrt(sum(se_i**2))`` (provinces are
+    fitted independently), and the interval uses t with the Welch-Satterthwaite degrees of
+    freedom ``se**4 / sum(se_i**4 / df_i)`` (a normal quantile when every ``df_i`` is
+    infinite). The interval is for the total of these ``k`` provinces (the estimand is their
+    own extra events, so there is no between-province variance to add); provinces without
+    an estimate are not in it, and ``k`` says how many are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per indicator and measure, with the columns of :func:`national_effects`:
+        ``estimate``, ``se``, ``statistic``, ``p_value``, ``ci_low``, ``ci_high``, ``df``,
+        ``k``, ``method`` = ``"sum"``, ``weights`` = ``"none"``, ``hksj`` False, ``level``,
+        ``scale`` and ``pooled_as`` = ``"sum of provinces"``; heterogeneity columns are NaN.
+
+    Examples
+    --------
+    Two provinces whose t intervals rest on 9 and 19 degrees of freedom (Welch df
+    ``2500**2 / (30**4 / 9 + 40**4 / 19) = 27.8``):
+
+    >>> effects = pd.DataFrame({"province": ["a", "b"], "indicator": 31, "measure": "effect_cumulative",
+    ...     "estimate": [-120.0, -80.0], "se": [30.0, 40.0], "df": [9.0, 19.0], "scale": "count"})
+    >>> row = national_totals(effects).iloc[0]
+    >>> [round(float(row[c]), 2) for c in ("estimate", "se", "df", "ci_low", "ci_high")]
+    [-200.0, 50.0, 27.81, -302.45, -97.55]
+    """
+    rows = effects[effects["measure"].isin(SUMMED_MEASURES)]
+    rows = rows[np.isfinite(rows["estimate"]) & np.isfinite(rows["se"]) & (rows["se"] > 0)]
+    if rows.empty:
+        return pd.DataFrame()
+    df_i = rows["df"].astype(float) if "df" in rows.columns else pd.Series(np.inf, index=rows.index)
+    parts = rows.assign(variance=rows["se"] ** 2, share=rows["se"] ** 4 / df_i.where(df_i > 0, np.nan))
+    grouped = parts.groupby(["indicator", "measure"], sort=True)
+    out = grouped.agg(estimate=("estimate", "sum"), variance=("variance", "sum"), share=("share", "sum"),
+                      k=("estimate", "size")).reset_index()
+    out["se"] = np.sqrt(out["variance"])
+    with np.errstate(divide="ignore"):
+        out["df"] = np.where(out["share"] > 0, out["variance"] ** 2 / out["share"], np.inf)
+    crit = np.where(np.isfinite(out["df"]), stats.t.ppf(0.5 + level / 2, out["df"].clip(lower=1)),
+                    stats.norm.ppf(0.5 + level / 2))
+    out["statistic"] = out["estimate"] / out["se"]
+    out["p_value"] = np.where(np.isfinite(out["df"]), 2 * stats.t.sf(np.abs(out["statistic"]), out["df"].clip(lower=1)),
+                              2 * stats.norm.sf(np.abs(out["statistic"])))
+    out["ci_low"], out["ci_high"] = out["estimate"] - crit * out["se"], out["estimate"] + crit * out["se"]
+    for column in ("pi_low", "pi_high", "tau2", "tau2_se", "i2", "h2", "q", "q_p_value"):
+        out[column] = np.nan
+    out["q_df"] = out["k"] - 1
+    scales = (rows.groupby(["indicator", "measure"])["scale"].first() if "scale" in rows.columns
+              else pd.Series(dtype=object))
+    out["scale"] = [scales.get((i, m), "") for i, m in zip(out["indicator"], out["measure"])]
+    out = out.assign(method="sum", hksj=False, weights="none", level=level, pooled_as=POOLED_AS["sum"])
+    return out.drop(columns=["variance", "share"])
 
 
 def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str) -> np.ndarray:

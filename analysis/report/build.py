@@ -723,10 +723,10 @@ def _national_blocks(doc: ReportDocument, tables: RunTables, lang: str, figure: 
         if block is not None:
             doc.add(block)
         shown_numbers = [int(n) for n in rows[number_col]]
-        # number, name, unit, direction, relative, PI, p, absolute, k, I², τ², verdict
-        widths = (0.65, 2.45, 0.85, 0.8, 1.85, 1.55, 0.7, 1.95, 0.55, 0.6, 0.8, 0.9)
+        # number, name, unit, direction, relative, PI, p, absolute, cumulative total, k, I², τ², verdict
+        widths = (0.6, 2.2, 0.8, 0.75, 1.75, 1.45, 0.65, 1.8, 1.65, 0.5, 0.55, 0.75, 0.85)
         doc.add(TableBlock(rows.reset_index(drop=True), caption=text("national_caption", lang, dimension=name),
-                           key=f"national-{index}", numeric=(rows.columns[0], *rows.columns[8:11]),
+                           key=f"national-{index}", numeric=(rows.columns[0], *rows.columns[9:12]),
                            tones=_national_tones(tables, shown_numbers), tone_column=verdict_col, widths=widths,
                            size=7))
 

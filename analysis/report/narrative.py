@@ -142,6 +142,10 @@ _TEXT: dict[str, dict[str, str]] = {
         "en": "{name} [{number}]: no clear change; relative effect in {month} {relative} (95% CI), absolute "
               "difference {absolute}. {provinces}",
     },
+    "cumulative_total": {
+        "zh": "；{k} 省合计累计额外事件 {value}（{low}, {high}）例，负值为减少",
+        "en": "; extra events over the {k} provinces {value} ({low}, {high}), negative meaning events averted",
+    },
     "higher": {"zh": "高", "en": "higher"},
     "lower": {"zh": "低", "en": "lower"},
     "provinces": {
@@ -224,6 +228,11 @@ def _number(value: float) -> str:
     return f"{value:.{decimals}f}".replace("-", _MINUS)
 
 
+def _count(value: float) -> str:
+    """A number of events, rounded to a whole number, with thousands separators."""
+    return f"{value:,.0f}".replace("-", _MINUS) if np.isfinite(value) else "–"
+
+
 def _join(items: list[str], lang: str) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -280,8 +289,8 @@ def _alpha(tables: RunTables) -> float:
 _FINDING_COLUMNS = [
     "indicator", "dimension_zh", "dimension_en", "name_zh", "name_en", "direction", "unit", "estimate", "ci_low",
     "ci_high", "pi_low", "pi_high", "p_value", "p_strong", "p_strong_source", "strong_threshold", "k", "i2", "absolute",
-    "absolute_low", "absolute_high", "verdict", "certainty", "consistent", "provinces_improved",
-    "provinces_deteriorated", "provinces_inconclusive",
+    "absolute_low", "absolute_high", "cumulative", "cumulative_low", "cumulative_high", "cumulative_k", "verdict",
+    "certainty", "consistent", "provinces_improved", "provinces_deteriorated", "provinces_inconclusive",
 ]
 
 
@@ -294,7 +303,9 @@ def national_findings(tables: RunTables) -> pd.DataFrame:
     strength of evidence is judged by: the run's adjusted p-value, or the raw one against
     ``strong_threshold``) and ``p_strong_source`` (its column), ``k``, ``i2``, the pooled
     absolute effect in the display unit
-    (``absolute``, ``absolute_low``, ``absolute_high``), ``verdict``, ``certainty``
+    (``absolute``, ``absolute_low``, ``absolute_high``), the national total of the
+    cumulative extra events (``cumulative``, ``cumulative_low``, ``cumulative_high`` over
+    ``cumulative_k`` provinces; NaN for means), ``verdict``, ``certainty``
     (see :data:`CERTAINTY`), ``consistent`` (the prediction interval excludes no change
     on the side of the verdict) and the number of provinces improved, deteriorated and
     inconclusive. Rows are in annex order.
@@ -302,6 +313,7 @@ def national_findings(tables: RunTables) -> pd.DataFrame:
     national = tables.national
     relative = national[national["measure"] == "effect_end_relative"].set_index("indicator")
     absolute = national[national["measure"] == "effect_end_absolute"].set_index("indicator")
+    cumulative = national[national["measure"] == "effect_cumulative"].set_index("indicator")
     alpha = _alpha(tables)
     adjusted = adjusted_p_columns(national)
     n_tests = len(relative)
@@ -314,6 +326,7 @@ def national_findings(tables: RunTables) -> pd.DataFrame:
         ind = get_indicator(int(number))
         r = relative.loc[number]
         a = absolute.loc[number] if number in absolute.index else None
+        c = cumulative.loc[number] if number in cumulative.index else None
         verdict = classify(r["estimate"], r["ci_low"], r["ci_high"], ind.direction)
         p_strong, source = _adjusted_p(r, adjusted) if adjusted else (float(r.get("p_value", np.nan)), "p_value")
         if verdict == "inconclusive":
@@ -334,6 +347,9 @@ def national_findings(tables: RunTables) -> pd.DataFrame:
             "absolute": float(a["estimate"]) if a is not None else np.nan,
             "absolute_low": float(a["ci_low"]) if a is not None else np.nan,
             "absolute_high": float(a["ci_high"]) if a is not None else np.nan,
+            **{f"cumulative{suffix}": float(c[column]) if c is not None else np.nan
+               for suffix, column in (("", "estimate"), ("_low", "ci_low"), ("_high", "ci_high"))},
+            "cumulative_k": int(c["k"]) if c is not None else 0,
             "verdict": verdict, "certainty": certainty, "consistent": bool(consistent),
             "provinces_improved": int(row_counts.get("improvement", 0)),
             "provinces_deteriorated": int(row_counts.get("deterioration", 0)),
@@ -373,6 +389,9 @@ def finding_sentence(row: pd.Series | dict, lang: str = "zh", *, month: str = "2
     if np.isfinite(row.get("absolute", np.nan)):
         absolute = (f"{_number(row['absolute'])} ({_number(row['absolute_low'])}, {_number(row['absolute_high'])})"
                     f"{_unit_text(row['unit'], lang)}")
+    if np.isfinite(row.get("cumulative", np.nan)):
+        absolute += _t("cumulative_total", lang, k=int(row.get("cumulative_k", 0)), value=_count(row["cumulative"]),
+                       low=_count(row["cumulative_low"]), high=_count(row["cumulative_high"]))
     k = int(row.get("k", 0) or 0)
     provinces = (_t("provinces", lang, k=k, n_imp=int(row.get("provinces_improved", 0)),
                     n_det=int(row.get("provinces_deteriorated", 0))) if k > 1 else "")
@@ -785,8 +804,10 @@ def methods_sections(tables: RunTables, lang: str = "zh", *, report_versions: di
         se_text.append(_m("bias_corrected", lang))
     add("se", [" ".join(se_text) if lang == "en" else "".join(se_text)])
 
-    # Pooling
+    # Pooling (sums of provinces, the cumulative effects, are not meta-analyses)
     national = tables.national
+    if "method" in national:
+        national = national[national["method"] != "sum"]
     method = str(parameters.get("pooling_method") or (national["method"].iloc[0] if "method" in national
                                                        and len(national) else "reml"))
     hksj = parameters.get("pooling_hksj", bool(national["hksj"].iloc[0]) if "hksj" in national and len(national)

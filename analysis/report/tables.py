@@ -373,6 +373,7 @@ _COLUMNS = {
     "unit": {"zh": "单位", "en": "Unit"},
     "direction": {"zh": "导向", "en": "Better"},
     "absolute": {"zh": "绝对效应 [95% CI]", "en": "Absolute effect [95% CI]"},
+    "cumulative_total": {"zh": "累计额外事件数（各省合计）[95% CI]", "en": "Cumulative extra events, all provinces [95% CI]"},
     "relative": {"zh": "相对效应 % [95% CI]", "en": "Relative effect, % [95% CI]"},
     "pi": {"zh": "95% 预测区间 %", "en": "95% prediction interval, %"},
     "p": {"zh": "P值", "en": "p"},
@@ -462,18 +463,22 @@ def national_table(tables: RunTables, *, lang: str = "zh") -> pd.DataFrame:
     """Random-effects national effects at the end of the plan, one row per indicator.
 
     Columns: number, dimension, name, unit, relative effect [95% CI] and its 95%
-    prediction interval in percent, p, absolute effect [95% CI], k, I² and τ² of the
-    relative effect (τ² on the log-ratio scale on which it was pooled), and the verdict.
+    prediction interval in percent, p, absolute effect [95% CI], the cumulative extra
+    events added up over the provinces [95% CI] (proportions and rates; negative: events
+    averted), k, I² and τ² of the relative effect (τ² on the log-ratio scale on which it
+    was pooled), and the verdict.
     """
     _check_lang(lang)
     national = tables.national
     relative = _measure_rows(national, "effect_end_relative")
     absolute = _measure_rows(national, "effect_end_absolute")
+    cumulative = _measure_rows(national, "effect_cumulative")
     rows = []
     for number in sorted(set(relative.index) | set(absolute.index)):
         ind = get_indicator(int(number))
         r = relative.loc[number] if number in relative.index else None
         a = absolute.loc[number] if number in absolute.index else None
+        c = cumulative.loc[number] if number in cumulative.index else None
         verdict = classify(r["estimate"], r["ci_low"], r["ci_high"], ind.direction) if r is not None else None
         rows.append([
             int(number), ind.dimension_zh if lang == "zh" else ind.dimension_en, ind.name(lang),
@@ -483,13 +488,14 @@ def national_table(tables: RunTables, *, lang: str = "zh") -> pd.DataFrame:
              if r is not None and "pi_low" in r else "–"),
             format_p(r["p_value"]) if r is not None else "–",
             format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
+            format_interval(c["estimate"], c["ci_low"], c["ci_high"], decimals=0) if c is not None else "–",
             int(r["k"]) if r is not None and np.isfinite(r.get("k", np.nan)) else "–",
             _num(r["i2"], 1) if r is not None and "i2" in r else "–",
             f"{r['tau2']:.2g}" if r is not None and "tau2" in r and np.isfinite(r["tau2"]) else "–",
             verdict_label(verdict, lang) if verdict else "–",
         ])
-    keys = ["indicator", "dimension", "name", "unit", "direction", "relative", "pi", "p", "absolute", "k",
-            "i2", "tau2", "verdict"]
+    keys = ["indicator", "dimension", "name", "unit", "direction", "relative", "pi", "p", "absolute",
+            "cumulative_total", "k", "i2", "tau2", "verdict"]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
 

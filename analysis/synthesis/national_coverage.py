@@ -46,7 +46,6 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis import registry
 from analysis.data import synthetic
 from analysis.data.contract import validate_panel
 from analysis.pipeline.fit_panel import fit_panel
@@ -63,6 +62,7 @@ __all__ = [
     "coverage_by_indicator",
     "coverage_summary",
     "finite_population_means",
+    "finite_totals",
     "holm_fwer",
     "multiplicity_summary",
     "national_coverage_study",
@@ -78,7 +78,7 @@ __all__ = [
 # source of those facts) rather than restated here, so the estimand follows any change to it.
 
 #: Indicators whose series carry the generator's DRG/DIP payment-reform step.
-CONFOUNDED_INDICATORS: tuple[int, ...] = tuple(sorted(n for n, spec in synthetic._SPECS.items() if spec.drg != 0.0))
+CONFOUNDED_INDICATORS: tuple[int, ...] = synthetic.DRG_INDICATORS
 #: A representative subset: the two Gaussian means and two Poisson rates that are not
 #: confounded, the four primary indicators (proportions: two common, two rare outcomes), a
 #: proportion near its ceiling (18) and one with strong COVID shocks (29).
@@ -108,13 +108,8 @@ def _long_truth(truth: pd.DataFrame) -> pd.DataFrame:
 def superpopulation_means(indicators: Iterable[int]) -> pd.DataFrame:
     """Closed-form national means of the level and slope changes the generator draws.
 
-    A series' plan effect is ``d * h * (L, S / 12)`` with ``(L, S)`` the indicator's national
-    level change and yearly slope change in the direction of improvement, ``d`` equal to 0
-    (probability ``P_zero``), to minus the improvement sign (``P_wrong``) or to the sign
-    (the rest), and ``h = exp(0.3 z_province + 0.4 z_series)`` with independent standard
-    normal ``z``. Hence ``E[effect] = sign * (L, S / 12) * (1 - P_zero - 2 P_wrong) *
-    exp((0.3^2 + 0.4^2) / 2)`` on the link scale (display units for means), whatever the
-    province.
+    The generator's own closed form (:func:`analysis.data.synthetic.mean_plan_effect`), the
+    same in every province.
 
     Parameters
     ----------
@@ -133,14 +128,11 @@ def superpopulation_means(indicators: Iterable[int]) -> pd.DataFrame:
     0          9  level_change    -0.5473
     1          9  slope_change    -0.0163
     """
-    share = 1 - synthetic._P_ZERO - 2 * synthetic._P_WRONG
-    lognormal_mean = np.exp((synthetic._EFFECT_SD_PROVINCE**2 + synthetic._EFFECT_SD_SERIES**2) / 2)
     rows = []
     for number in indicators:
-        spec = synthetic._SPECS[int(number)]
-        sign = registry.get_indicator(int(number)).improvement_sign()
-        for measure, size in (("level_change", spec.level_change), ("slope_change", spec.slope_change / 12)):
-            rows.append({"indicator": int(number), "measure": measure, "true_mean": sign * size * share * lognormal_mean})
+        level, slope = synthetic.mean_plan_effect(int(number))
+        rows += [{"indicator": int(number), "measure": "level_change", "true_mean": level},
+                 {"indicator": int(number), "measure": "slope_change", "true_mean": slope}]
     return pd.DataFrame(rows, columns=["indicator", "measure", "true_mean"])
 
 
@@ -218,6 +210,25 @@ def finite_population_means(truth: pd.DataFrame) -> pd.DataFrame:
     long = _long_truth(truth)
     return long.groupby(["indicator", "measure"], sort=True).agg(
         truth_finite=("true_pooled", "mean"), confounded=("confounded", "any")).reset_index()
+
+
+def finite_totals(truth: pd.DataFrame) -> pd.DataFrame:
+    """Sum of the provinces' own true cumulative effects per indicator: the estimand of the
+    national totals (:func:`analysis.pipeline.national.national_totals`), a property of these
+    provinces, so it is both ``true_mean`` and ``truth_finite``.
+
+    Examples
+    --------
+    >>> truth = pd.DataFrame({"province": ["1", "2", "1"], "indicator": [31, 31, 9], "confounded": False,
+    ...     "effect_cumulative": [-12.0, -3.0, np.nan]})
+    >>> finite_totals(truth)[["indicator", "measure", "true_mean"]].values.tolist()
+    [[31, 'effect_cumulative', -15.0]]
+    """
+    rows = truth[np.isfinite(truth["effect_cumulative"].astype(float))]
+    out = rows.groupby("indicator", sort=True).agg(true_mean=("effect_cumulative", "sum"),
+                                                   confounded=("confounded", "any")).reset_index()
+    return out.assign(measure="effect_cumulative", truth_finite=out["true_mean"])[
+        ["indicator", "measure", "true_mean", "truth_finite", "confounded"]]
 
 
 def national_coverage_table(national: pd.DataFrame, *, reference: pd.DataFrame, finite: pd.DataFrame,
@@ -478,6 +489,9 @@ def _replicate(seed: int, *, provinces: Sequence[str] | None, indicators: Sequen
     fit_seconds = time.perf_counter() - tick
     national = national_effects(fitted.effects, **settings.pooling_options())
     finite = finite_population_means(data.truth)
+    totals = finite_totals(data.truth)
+    reference = pd.concat([reference, totals[["indicator", "measure", "true_mean"]]], ignore_index=True)
+    finite = pd.concat([finite, totals[["indicator", "measure", "truth_finite", "confounded"]]], ignore_index=True)
     out: dict[str, pd.DataFrame | float] = {
         "national": national_coverage_table(national, reference=reference, finite=finite,
                                             alpha=1 - settings.level),
@@ -924,7 +938,9 @@ def write_report(tables: StudyTables, out: str | Path, *, settings: EvaluationSe
         "",
         "Estimand: the superpopulation mean of the province effects on the pooling scale (relative "
         "effects as log ratios). `mc_se` is clustered by replicate; `coverage_finite` is coverage of "
-        "the average of the provinces' own true effects.",
+        "the average of the provinces' own true effects. `effect_cumulative` is the national total of "
+        "the cumulative effects (extra events summed over the provinces), whose estimand is the sum "
+        "of the provinces' own true cumulative effects in each replicate.",
         "",
         _markdown(summaries["coverage"]),
         "",

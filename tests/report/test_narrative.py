@@ -211,3 +211,31 @@ def test_narrative_of_a_fitted_run(run_dir, spec, lang):
     assert len(s.improvements) + len(s.deteriorations) + len(s.inconclusive) == len(spec["indicators"])
     for code in spec["provinces"]:
         assert narrative.province_sentence(tables, code, lang)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_finding_sentence_gives_the_national_total_of_extra_events(lang):
+    row = {"indicator": 31, "name_zh": "非计划重返手术室再手术率", "name_en": "Unplanned reoperation", "direction": "down",
+           "unit": "%", "estimate": -0.12, "ci_low": -0.18, "ci_high": -0.06, "pi_low": -0.3, "pi_high": 0.05,
+           "i2": 40.0, "k": 32, "absolute": -0.03, "absolute_low": -0.05, "absolute_high": -0.01,
+           "cumulative": -1234.4, "cumulative_low": -2050.0, "cumulative_high": -418.6, "cumulative_k": 31,
+           "verdict": "improvement", "certainty": "strong", "consistent": False, "provinces_improved": 12,
+           "provinces_deteriorated": 1}
+    sentence = narrative.finding_sentence(row, lang)
+    assert "−1,234" in sentence and "−2,050, −419" in sentence and "31" in sentence
+    assert ("合计累计额外事件" if lang == "zh" else "extra events over the 31 provinces") in sentence
+    without = narrative.finding_sentence({**row, "cumulative": np.nan}, lang)
+    assert "1,234" not in without
+
+
+def test_national_findings_carry_the_cumulative_total(tmp_path):
+    extra = pd.DataFrame([{"indicator": 34, "measure": "effect_cumulative", "estimate": -250.0, "ci_low": -400.0,
+                           "ci_high": -100.0, "p_value": 0.01, "k": 3, "method": "sum", "hksj": False}])
+    tables = _tables(tmp_path)
+    tables = tables.__class__(tables.run_dir, tables.effects, tables.predictions, tables.diagnostics, tables.failures,
+                              pd.concat([tables.national, extra], ignore_index=True), tables.manifest)
+    findings = narrative.national_findings(tables).set_index("indicator")
+    assert findings.loc[34, "cumulative"] == -250.0 and findings.loc[34, "cumulative_k"] == 3
+    assert np.isnan(findings.loc[30, "cumulative"])
+    sections = {s.key: s for s in narrative.methods_sections(tables, "en")}
+    assert "SUM" not in sections["pool"].paragraphs[0].upper().split("REML")[0]  # the method of the meta-analyses

@@ -8,6 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
+from analysis.registry import get_indicator
+
 from analysis.report.tables import (
     classify,
     format_interval,
@@ -90,9 +92,13 @@ def test_national_table_has_heterogeneity_columns(run_dir, spec):
     table = national_table(load_run(run_dir), lang="en")
     assert table["No."].tolist() == spec["indicators"]
     for column in ("Provinces k", "I² (%)", "τ² (log ratio)", "Relative effect, % [95% CI]",
-                   "Absolute effect [95% CI]"):
+                   "Absolute effect [95% CI]", "Cumulative extra events, all provinces [95% CI]"):
         assert column in table
     assert set(table["Provinces k"]) == {2}
+    # the national total of extra events for proportions and rates, none for means
+    kinds = {n: get_indicator(n).family for n in spec["indicators"]}
+    totals = dict(zip(table["No."], table["Cumulative extra events, all provinces [95% CI]"]))
+    assert all((totals[n] == "–") == (kinds[n] == "gaussian") for n in spec["indicators"]), totals
 
 
 def test_province_summary_counts_verdicts(run_dir):

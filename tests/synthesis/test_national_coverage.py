@@ -176,7 +176,12 @@ def test_small_study_covers_the_truth_and_controls_error_rates(tmp_path):
                                  reference_seeds=range(nc.REFERENCE_SEED0, nc.REFERENCE_SEED0 + 30))
     assert tables.failures.empty, tables.failures
     national = tables.national
-    assert len(national) == reps * len(indicators) * 4 and not national["confounded"].any()
+    # four pooled measures per indicator, and the national total of the cumulative effects of
+    # the three proportions and rates
+    assert len(national) == reps * (len(indicators) * 4 + 3) and not national["confounded"].any()
+    totals = national[national["measure"] == "effect_cumulative"]
+    assert sorted(totals["indicator"].unique()) == [11, 26, 32]
+    assert (totals["truth"] == totals["truth_finite"]).all()
 
     # Coverage: the four measures of one indicator are nearly the same event, so the
     # independent units are at most reps x indicators = 32 intervals; at 95% the binomial
