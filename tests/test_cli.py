@@ -54,7 +54,7 @@ def test_run_options_for_absolute_effects_reach_the_settings(tmp_path):
                       pd.read_csv(out / "tables" / "national_effects.csv"))
     parameters, effects, national = runs["options"]
     assert parameters["pooling_absolute_counts"] == "inverse-variance" and parameters["bias_corrected_effects"]
-    assert set(national["pooled_as"]) == {"random effects"}
+    assert set(national["pooled_as"]) == {"random effects", "sum of provinces"}
     default = runs["default"][1].set_index(["province", "measure"])["estimate"]
     corrected = effects.set_index(["province", "measure"])["estimate"]
     for province in ("340000", "110000"):
