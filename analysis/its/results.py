@@ -157,7 +157,7 @@ class ITSResults:
         counterfactual, extrapolated far from the pre-period, is estimated with a large
         variance ``v`` on the link scale, and ``exp`` of it over-estimates the level by about
         ``v / 2``. For rare outcomes 27 months after the start this overstated reductions by
-        6-11% on the synthetic data (``docs/national_coverage.md``). ``bias_corrected=True``
+        5-11% on the synthetic data (``docs/national_coverage.md``). ``bias_corrected=True``
         uses :meth:`~analysis.its.families.Family.unbiased_mean` for both means (standard
         errors unchanged). The relative effect is always the plug-in ratio: on the log scale,
         where it is estimated and pooled, it is linear in the parameters.

@@ -30,7 +30,9 @@ class EvaluationSettings:
     evaluation_month: str = str(timeline.IMPLEMENTATION_END)
     level: float = 0.95
     #: Absolute and cumulative effects of proportions and rates corrected for the bias of the
-    #: back-transformed counterfactual (:meth:`analysis.its.results.ITSResults.effect_at`).
+    #: back-transformed counterfactual (:meth:`analysis.its.results.ITSResults.effect_at`). Off
+    #: by default: the correction is only as good as the variance it uses, and it over-corrected
+    #: perioperative mortality (32) on the synthetic data (docs/national_coverage.md).
     bias_corrected_effects: bool = False
     pooling_method: str = "reml"
     pooling_hksj: bool = True
