@@ -724,7 +724,7 @@ def _national_blocks(doc: ReportDocument, tables: RunTables, lang: str, figure: 
             doc.add(block)
         shown_numbers = [int(n) for n in rows[number_col]]
         # number, name, unit, direction, relative, PI, p, absolute, cumulative total, k, I², τ², verdict
-        widths = (0.6, 2.2, 0.8, 0.75, 1.75, 1.45, 0.65, 1.8, 1.65, 0.5, 0.55, 0.75, 0.85)
+        widths = (0.6, 2.0, 0.8, 0.75, 1.7, 1.4, 0.65, 1.75, 1.9, 0.55, 0.6, 0.8, 0.85)
         doc.add(TableBlock(rows.reset_index(drop=True), caption=text("national_caption", lang, dimension=name),
                            key=f"national-{index}", numeric=(rows.columns[0], *rows.columns[9:12]),
                            tones=_national_tones(tables, shown_numbers), tone_column=verdict_col, widths=widths,

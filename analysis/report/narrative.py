@@ -32,6 +32,7 @@ from analysis.report.tables import (
     RunTables,
     classify,
     evaluation_month,
+    format_count,
     month_label,
     province_name,
     unit_label,
@@ -228,11 +229,6 @@ def _number(value: float) -> str:
     return f"{value:.{decimals}f}".replace("-", _MINUS)
 
 
-def _count(value: float) -> str:
-    """A number of events, rounded to a whole number, with thousands separators."""
-    return f"{value:,.0f}".replace("-", _MINUS) if np.isfinite(value) else "–"
-
-
 def _join(items: list[str], lang: str) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -390,8 +386,9 @@ def finding_sentence(row: pd.Series | dict, lang: str = "zh", *, month: str = "2
         absolute = (f"{_number(row['absolute'])} ({_number(row['absolute_low'])}, {_number(row['absolute_high'])})"
                     f"{_unit_text(row['unit'], lang)}")
     if np.isfinite(row.get("cumulative", np.nan)):
-        absolute += _t("cumulative_total", lang, k=int(row.get("cumulative_k", 0)), value=_count(row["cumulative"]),
-                       low=_count(row["cumulative_low"]), high=_count(row["cumulative_high"]))
+        absolute += _t("cumulative_total", lang, k=int(row.get("cumulative_k", 0)),
+                       value=format_count(row["cumulative"]), low=format_count(row["cumulative_low"]),
+                       high=format_count(row["cumulative_high"]))
     k = int(row.get("k", 0) or 0)
     provinces = (_t("provinces", lang, k=k, n_imp=int(row.get("provinces_improved", 0)),
                     n_det=int(row.get("provinces_deteriorated", 0))) if k > 1 else "")

@@ -27,6 +27,8 @@ __all__ = [
     "diagnostics_table",
     "evaluation_month",
     "failures_table",
+    "format_count",
+    "format_count_interval",
     "format_interval",
     "format_p",
     "load_run",
@@ -242,6 +244,30 @@ def format_interval(estimate: float, ci_low: float, ci_high: float, *, percent: 
         decimals = _decimals((ci_high - ci_low) / 2, estimate)
     tail = "%" if percent else ""
     return f"{_num(estimate, decimals)}{tail} ({_num(ci_low, decimals)}, {_num(ci_high, decimals)})"
+
+
+def format_count(value: float) -> str:
+    """A number of events: whole, with thousands separators and a typographic minus.
+
+    Examples
+    --------
+    >>> format_count(-1234.4), format_count(47474167.0), format_count(float("nan"))
+    ('−1,234', '47,474,167', '–')
+    """
+    if not np.isfinite(value):
+        return "–"
+    return _num(float(value), 0) if abs(value) < 1000 else f"{value:,.0f}".replace("-", _MINUS)
+
+
+def format_count_interval(estimate: float, ci_low: float, ci_high: float) -> str:
+    """``"estimate (low, high)"`` for counts of events (:func:`format_count`).
+
+    Examples
+    --------
+    >>> format_count_interval(-1793.2, -2692.0, -894.6)
+    '−1,793 (−2,692, −895)'
+    """
+    return f"{format_count(estimate)} ({format_count(ci_low)}, {format_count(ci_high)})"
 
 
 def format_p(p: float) -> str:
@@ -488,7 +514,7 @@ def national_table(tables: RunTables, *, lang: str = "zh") -> pd.DataFrame:
              if r is not None and "pi_low" in r else "–"),
             format_p(r["p_value"]) if r is not None else "–",
             format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
-            format_interval(c["estimate"], c["ci_low"], c["ci_high"], decimals=0) if c is not None else "–",
+            format_count_interval(c["estimate"], c["ci_low"], c["ci_high"]) if c is not None else "–",
             int(r["k"]) if r is not None and np.isfinite(r.get("k", np.nan)) else "–",
             _num(r["i2"], 1) if r is not None and "i2" in r else "–",
             f"{r['tau2']:.2g}" if r is not None and "tau2" in r and np.isfinite(r["tau2"]) else "–",
