@@ -116,7 +116,7 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     not an average: ``estimate = sum(e_i)``, ``se = sqrt(sum(se_i**2))`` (provinces are
     fitted independently), and the interval uses t with the Welch-Satterthwaite degrees of
     freedom ``se**4 / sum(se_i**4 / df_i)`` (a normal quantile when every ``df_i`` is
-    infinite). The interval is for the total of these ``k`` provinces (the estimand is their
+    infinite; a row without a ``df`` counts as infinite, as a Wald interval would). The interval is for the total of these ``k`` provinces (the estimand is their
     own extra events, so there is no between-province variance to add); provinces without
     an estimate are not in it, and ``k`` says how many are.
 
