@@ -40,7 +40,7 @@ from analysis.data.side_tables import side_table
 from analysis.data.values import cell_text, fold, parse_months, parse_numbers
 from analysis.registry import get_province
 
-__all__ = ["COMPARISON_SERIES_COLUMNS", "MEASURES", "read_comparison_series"]
+__all__ = ["COMPARISON_SERIES_COLUMNS", "MEASURES", "check_comparison_series", "read_comparison_series"]
 
 #: Measures a comparison series may declare.
 MEASURES = ("proportion", "rate", "mean")
@@ -96,16 +96,40 @@ def read_comparison_series(path: str | Path) -> pd.DataFrame:
     ...     print(sorted((q.row, q.column, q.rule) for q in err.problems))
     [(2, 'measure', 'unknown-measure'), (2, 'series', 'bad-series-name')]
     """
+    checked, problems = check_comparison_series(path)
+    if checked is None:
+        raise DataValidationError(problems)
+    return checked
+
+
+def check_comparison_series(path: str | Path) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Check a table of comparison series and return it with every problem found.
+
+    Returns the checked table as :func:`read_comparison_series` does, or ``None`` when
+    there is an error, and the problems (errors and warnings, such as a column outside the
+    contract that is ignored), sorted by row.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "comparison_series.csv"
+    >>> _ = p.write_text("province,series,measure,month,numerator,denominator,checked_by\\n"
+    ...                  "安徽,day surgery outside wave 1,proportion,2023-06,120,800,x\\n")
+    >>> table, problems = check_comparison_series(p)
+    >>> len(table), [(q.column, q.rule, q.severity) for q in problems]
+    (1, [('checked_by', 'unknown-column', 'warning')])
+    """
     table, problems = side_table(path, ("province", "series", "measure", "month"),
                                  ("numerator", "denominator", "value", "note"), aliases=_ALIASES)
     if table is None:
-        raise DataValidationError(problems)
-    checked, problems = _check_rows(table)
-    problems += _check_series(checked, table)
+        return None, problems
+    checked, row_problems = _check_rows(table)
+    problems = sorted([*problems, *row_problems, *_check_series(checked, table)],
+                      key=lambda p: (p.row is None, p.row or 0))
     if any(p.is_error for p in problems):
-        raise DataValidationError(sorted(problems, key=lambda p: (p.row is None, p.row or 0)))
+        return None, problems
     return checked.reindex(columns=COMPARISON_SERIES_COLUMNS).sort_values(
-        ["series", "province", "month"], ignore_index=True)
+        ["series", "province", "month"], ignore_index=True), problems
 
 
 def _check_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:

@@ -30,8 +30,9 @@ def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
     sheet whose first non-empty row names the required columns.
 
     Returns text columns by role (header names in ``aliases``, English or Chinese) plus
-    ``line`` (the line in the file), ``file`` and ``sheet``; or None and the problems of the
-    file (unreadable, a missing column, no rows). Columns of no role are not read.
+    ``line`` (the line in the file), ``file`` and ``sheet``, with a warning
+    (``unknown-column``) for each named column of no role, which is not read; or None and the
+    problems of the file (unreadable, a missing column, no rows).
     """
     file = str(path)
     grids, problems = read_grids(path)
@@ -45,10 +46,13 @@ def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
         at = int(filled[0])
         header = grid.cells.iloc[at]
         columns = {}
+        ignored = []
         for j, text in header.items():
             role = keys.get(header_key(text)) if pd.notna(text) else None
             if role and role not in columns:
                 columns[role] = j
+            elif pd.notna(text) and str(text).strip():
+                ignored.append(str(text))
         missing = [r for r in required if r not in columns]
         if missing:
             return None, [problem("missing-column", file, sheet=grid.sheet, row=int(grid.lines[at]), column=r,
@@ -61,7 +65,10 @@ def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
                 out[role] = pd.Series(pd.NA, index=out.index, dtype="string")
         out["line"] = np.asarray(grid.lines[at + 1:])[keep]
         out["file"], out["sheet"] = file, grid.sheet
-        return out.reset_index(drop=True), []
+        warnings = [problem("unknown-column", file, sheet=grid.sheet, row=int(grid.lines[at]), column=name,
+                            message="not a column of this table (or a second column of the same kind); it is ignored")
+                    for name in ignored]
+        return out.reset_index(drop=True), warnings
     return None, [problem("empty", file, message="the table has no rows")]
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.data.comparison_series import read_comparison_series
+from analysis.data.comparison_series import check_comparison_series
 from analysis.data.contract import find_comparisons, resolve_inputs
 from analysis.data.contract import sha256 as sha256_file
+from analysis.data.problems import DataValidationError, problems_frame
 from analysis.data.quality import CheckSettings, check_inputs
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.fit_panel import EFFECT_COLUMNS, PanelResults, fit_panel
@@ -164,7 +165,15 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         pairs_path, series_path = find_comparisons(data, comparisons=comparisons)
         pairs = comparison_series = None
         if pairs_path is not None:
-            comparison_series = read_comparison_series(series_path) if series_path is not None else None
+            if series_path is not None:
+                comparison_series, problems = check_comparison_series(series_path)
+                # Written whatever the outcome, like the panel's data-quality tables.
+                problems_frame(problems).to_csv(out / "tables" / "comparison_quality.csv", index=False)
+                if comparison_series is None:
+                    raise DataValidationError(problems)
+                if problems:
+                    echo(f"    note: {len(problems)} warning(s) in {series_path} "
+                         f"({'; '.join(sorted({p.message for p in problems})[:3])}); see tables/comparison_quality.csv")
             pairs = read_comparisons(pairs_path, series=comparison_series, series_file=series_path)
         elif series_path is not None:
             echo(f"    note: {series_path} is not used: no comparisons.csv says which indicator each series is "

@@ -87,6 +87,16 @@ def test_points_per_phase_count_as_the_model_fits_them(tmp_path):
     assert (series["start_month"], series["n_pre"], series["n_post"], series["status"]) == ("2023-08", 7, 8, "warning")
 
 
+def test_an_unknown_column_of_the_plan_dates_is_reported_not_dropped(tmp_path):
+    months = [str(m) for m in pd.period_range("2022-01", "2024-06", freq="M")]
+    path = write_csv(tmp_path, HEADER + series_rows(months=months))
+    plan = write_csv(tmp_path, "province,start_month,文件号\n安徽,2023-08,皖卫医〔2023〕12号\n", "plan_dates.csv")
+    report = check_inputs(path, plan_dates=plan)
+    unknown = [p for p in report.problems if p.rule == "unknown-column"]
+    assert [(p.column, p.row, p.severity, p.file) for p in unknown] == [("文件号", 1, "warning", str(plan))]
+    assert report.usable and str(report.starts["340000"]) == "2023-08"
+
+
 def test_too_few_points_is_an_error_that_blocks(tmp_path):
     months = [str(m) for m in pd.period_range("2023-04", "2024-06", freq="M")]
     report = check_inputs(write_csv(tmp_path, HEADER + series_rows(months=months)))

@@ -78,11 +78,27 @@ def test_bad_comparison_tables_stop_the_run_before_any_fit(data_dir, tmp_path):
                                                   r"\(value 'share'\).*\[unknown-measure\]"):
         _quiet_run(bad, tmp_path / "out")
     assert not (tmp_path / "out" / "tables" / "effects.csv").exists()
+    refused = pd.read_csv(tmp_path / "out" / "tables" / "comparison_quality.csv")
+    assert refused[["row", "column", "rule"]].values.tolist() == [[16, "measure", "unknown-measure"]]
     write(generate(8, provinces=PROVINCES[:1], indicators=[28]), bad)
     (bad / "comparisons.csv").write_text("indicator,comparison\n28,CMI of the other hospitals\n")
     with pytest.raises(ValueError, match=r"comparisons.csv, row 2, column 'comparison': 'CMI of the other hospitals' "
                                          r"is neither an annex indicator number nor the name of a series in "):
         _quiet_run(bad, tmp_path / "out")
+
+
+def test_warnings_about_the_comparison_series_are_reported_not_dropped(tmp_path):
+    data = tmp_path / "data"
+    write(generate(8, provinces=PROVINCES[:1], indicators=[28]), data)
+    series = pd.read_csv(data / "comparison_series.csv", dtype=str, keep_default_na=False)
+    series.assign(checked_by="Li").to_csv(data / "comparison_series.csv", index=False)
+    said: list[str] = []
+    summary = run_evaluation(data, tmp_path / "out", tables_only=True, robustness=False, report_langs=(),
+                             echo=lambda *args: said.append(" ".join(map(str, args))))
+    quality = pd.read_csv(summary.out_dir / "tables" / "comparison_quality.csv")
+    assert quality[["column", "rule", "severity"]].values.tolist() == [["checked_by", "unknown-column", "warning"]]
+    assert any("1 warning(s)" in line and "comparison_series.csv" in line for line in said), said
+    assert (summary.out_dir / "tables" / "controlled_national.csv").is_file()  # the run went on
 
 
 @pytest.mark.e2e
