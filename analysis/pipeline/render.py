@@ -66,11 +66,12 @@ def _execute(job: NotebookJob, template: Path, run_dir: Path) -> dict:
     out_ipynb = run_dir / job.ipynb
     out_ipynb.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # The kernel's log level is raised so that its routine start-up warnings do not flood
-        # the console; errors in cells still fail the notebook.
+        # The kernel's log level is raised so that its routine start-up warnings, and the
+        # "KeyboardInterrupt caught in kernel" it logs when the client interrupts it on
+        # shutdown, do not reach the console; errors in cells still fail the notebook.
         papermill.execute_notebook(str(template), str(out_ipynb), parameters=job.parameters,
                                    kernel_name="python3", progress_bar=False, cwd=str(run_dir),
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         body, _ = exporter.from_notebook_node(nbformat.read(out_ipynb, as_version=4))
         out_html = run_dir / job.html
