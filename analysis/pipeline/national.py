@@ -169,7 +169,17 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
 
 def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str) -> np.ndarray:
     """Rows pooled with equal weights under ``absolute_counts`` (see :func:`national_effects`):
-    the absolute effects (``measure``) of count indicators when it is ``"equal"``."""
+    the absolute effects (``measure``) of count indicators when it is ``"equal"``.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"indicator": [9, 26, 26], "family": ["gaussian", "poisson", "poisson"],
+    ...                      "measure": ["effect_end_absolute", "effect_end_absolute", "level_change"]})
+    >>> equal_weight_rows(rows, measure="effect_end_absolute", absolute_counts="equal").tolist()
+    [False, True, False]
+    >>> equal_weight_rows(rows, measure="effect_end_absolute", absolute_counts="inverse-variance").tolist()
+    [False, False, False]
+    """
     if absolute_counts not in ABSOLUTE_COUNTS:
         raise ValueError(f"absolute_counts must be one of {ABSOLUTE_COUNTS}, not {absolute_counts!r}")
     if absolute_counts != "equal" or rows.empty:
@@ -179,7 +189,13 @@ def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str)
 
 def is_count_family(rows: pd.DataFrame) -> pd.Series:
     """True for rows of indicators modelled on the log or logit scale: the ``family``
-    column when the table has one, else the annex indicator's family."""
+    column when the table has one, else the annex indicator's family.
+
+    Examples
+    --------
+    >>> is_count_family(pd.DataFrame({"indicator": [9, 26, 32]})).tolist()  # a mean, a rate, a proportion
+    [False, True, True]
+    """
     family = (rows["family"].astype(str) if "family" in rows.columns
               else rows["indicator"].map(lambda number: get_indicator(int(number)).family))
     return family != "gaussian"
