@@ -45,13 +45,21 @@ def test_run_options_for_absolute_effects_reach_the_settings(tmp_path):
     data = tmp_path / "data"
     write(generate(3, provinces=["340000", "110000"], indicators=[31]), data)
     runs = {}
-    for name, extra in (("default", []), ("options", ["--absolute-counts", "inverse-variance", "--bias-corrected"])):
+    for name, extra in (("default", []), ("options", ["--absolute-counts", "inverse-variance", "--bias-corrected"]),
+                        ("relative", ["--absolute-counts", "relative"])):
         out = tmp_path / name
         assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
                      "--no-robustness", *extra]) == 0
         runs[name] = (json.loads((out / "manifest.json").read_text())["parameters"],
                       pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str}),
                       pd.read_csv(out / "tables" / "national_effects.csv"))
+    # "relative" derives the national absolute effect; the event-time curves, which cannot,
+    # pool absolute effects as the default does (the run used to stop there)
+    national_relative = runs["relative"][2].set_index("measure")
+    assert national_relative.loc["effect_end_absolute", "pooled_as"] == "relative x mean counterfactual"
+    curves = {name: pd.read_csv(tmp_path / name / "tables" / "event_time_national.csv")
+              for name in ("default", "relative")}
+    pd.testing.assert_frame_equal(curves["relative"], curves["default"])
     parameters, effects, national = runs["options"]
     assert parameters["pooling_absolute_counts"] == "inverse-variance" and parameters["bias_corrected_effects"]
     assert set(national["pooled_as"]) == {"random effects", "sum of provinces"}

@@ -88,7 +88,7 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
         if len(summed):
             return summed
         return pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value"])
-    equal = equal_weight_rows(inputs, measure="effect_end_absolute", absolute_counts=absolute_counts)
+    equal = equal_weight_rows(inputs, measure="effect_end_absolute", absolute_counts=absolute_counts, derives=True)
     pooled = pool_frame_mixed(inputs, equal=equal, by=["indicator", "measure"], estimate="pool_estimate",
                               se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
     pooled["pooled_as"] = pooled["weights"].map(POOLED_AS)
@@ -116,9 +116,10 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     not an average: ``estimate = sum(e_i)``, ``se = sqrt(sum(se_i**2))`` (provinces are
     fitted independently), and the interval uses t with the Welch-Satterthwaite degrees of
     freedom ``se**4 / sum(se_i**4 / df_i)`` (a normal quantile when every ``df_i`` is
-    infinite; a row without a ``df`` counts as infinite, as a Wald interval would). The interval is for the total of these ``k`` provinces (the estimand is their
-    own extra events, so there is no between-province variance to add); provinces without
-    an estimate are not in it, and ``k`` says how many are.
+    infinite; a row without a ``df`` counts as infinite, as a Wald interval would). The
+    interval is for the total of these ``k`` provinces (the estimand is their own extra
+    events, so there is no between-province variance to add); provinces without an estimate
+    are not in it, and ``k`` says how many are.
 
     Returns
     -------
@@ -167,9 +168,15 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     return out.drop(columns=["variance", "share"])
 
 
-def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str) -> np.ndarray:
+def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str,
+                      derives: bool = False) -> np.ndarray:
     """Rows pooled with equal weights under ``absolute_counts`` (see :func:`national_effects`):
     the absolute effects (``measure``) of count indicators when it is ``"equal"``.
+
+    ``"relative"`` derives the national absolute effect from the pooled relative one, which
+    only :func:`national_effects` does (``derives=True``: nothing is pooled with equal
+    weights there). Poolings that have no derived estimate (event-time curves,
+    leave-one-out) pool those rows with equal weights under ``"relative"``, as by default.
 
     Examples
     --------
@@ -179,10 +186,12 @@ def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str)
     [False, True, False]
     >>> equal_weight_rows(rows, measure="effect_end_absolute", absolute_counts="inverse-variance").tolist()
     [False, False, False]
+    >>> equal_weight_rows(rows, measure="effect_end_absolute", absolute_counts="relative", derives=True).tolist()
+    [False, False, False]
     """
     if absolute_counts not in ABSOLUTE_COUNTS:
         raise ValueError(f"absolute_counts must be one of {ABSOLUTE_COUNTS}, not {absolute_counts!r}")
-    if absolute_counts != "equal" or rows.empty:
+    if absolute_counts == "inverse-variance" or (absolute_counts == "relative" and derives) or rows.empty:
         return np.zeros(len(rows), dtype=bool)
     return ((rows["measure"] == measure) & is_count_family(rows)).to_numpy()
 

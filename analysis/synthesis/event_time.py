@@ -373,9 +373,10 @@ def pooled_event_time(
     method, hksj, level, hksj_floor
         As for :func:`analysis.synthesis.pooling.pool`; the defaults are the national
         analysis's (REML, Hartung-Knapp-Sidik-Jonkman).
-    absolute_counts : {"equal", "inverse-variance"}
+    absolute_counts : {"equal", "inverse-variance", "relative"}
         Weights of the absolute effects of proportions and rates, as in
-        :func:`analysis.pipeline.national.national_effects` (default: unweighted mean).
+        :func:`analysis.pipeline.national.national_effects` (default: unweighted mean;
+        ``"relative"`` has no derived curve and pools them unweighted too).
 
     Returns
     -------
@@ -409,9 +410,6 @@ def pooled_event_time(
     frame = _on_pooling_scale(effects)
     if frame.empty:
         return pd.DataFrame(columns=POOLED_COLUMNS)
-    if absolute_counts == "relative":
-        raise ValueError("event-time curves pool absolute effects with absolute_counts 'equal' or "
-                         "'inverse-variance', not 'relative'")
     equal = equal_weight_rows(frame, measure="effect_absolute", absolute_counts=absolute_counts)
     pooled = pool_frame_mixed(frame, equal=equal, by=_KEYS, estimate="y", se="s", method=method, hksj=hksj,
                               level=level, hksj_floor=hksj_floor)

@@ -168,8 +168,9 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
     measure : str
         Which effect to pool.
     method, hksj, level, hksj_floor, absolute_counts
-        Pooling options. ``absolute_counts`` as for ``national_effects``: ``"equal"`` or
-        ``"inverse-variance"`` (``"relative"`` is not available here).
+        Pooling options. ``absolute_counts`` as for ``national_effects``; ``"relative"``
+        has no derived estimate here and pools absolute effects with equal weights, as the
+        default does.
 
     Returns
     -------
@@ -193,9 +194,6 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
                       ignore_index=True)
     if frame.empty:
         return pd.DataFrame(columns=["indicator", "measure", "left_out", *_POOLED_COLUMNS[2:], "direction", "verdict"])
-    if measure == "effect_end_absolute" and absolute_counts == "relative":
-        raise ValueError("leave_one_out pools absolute effects with absolute_counts 'equal' or "
-                         "'inverse-variance', not 'relative'")
     equal = equal_weight_rows(frame, measure="effect_end_absolute", absolute_counts=absolute_counts)
     pooled = pool_frame_mixed(frame, equal=equal, by=["indicator", "measure", "left_out"], estimate="pool_estimate",
                               se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
