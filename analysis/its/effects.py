@@ -102,8 +102,21 @@ def linear_many(values: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, d
 
     Returns arrays ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df``.
     """
-    values = np.asarray(values, float)
     se = np.sqrt(np.maximum(np.einsum("mi,ij,mj->m", gradients, cov, gradients), 0.0))
+    return linear_from_se(values, se, df=df, level=level)
+
+
+def linear_from_se(values: np.ndarray, se: np.ndarray, *, df: np.ndarray, level: float) -> dict[str, np.ndarray]:
+    """Intervals and two-sided tests of many estimates from their standard errors, with
+    t(``df``) quantiles (normal where ``df`` is infinite); the arrays of :func:`linear_many`.
+
+    Examples
+    --------
+    >>> out = linear_from_se(np.array([2.0]), np.array([1.0]), df=np.array([np.inf]), level=0.95)
+    >>> [round(float(out[k][0]), 3) for k in ("ci_low", "ci_high", "p_value")]
+    [0.04, 3.96, 0.046]
+    """
+    values, se = np.asarray(values, float), np.asarray(se, float)
     df = np.broadcast_to(np.asarray(df, float), values.shape)
     finite = np.isfinite(df)
     q = 0.5 + level / 2

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.its.effects import linear_from_se
 from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame_mixed
 
@@ -152,12 +153,9 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     out["se"] = np.sqrt(out["variance"])
     with np.errstate(divide="ignore"):
         out["df"] = np.where(out["share"] > 0, out["variance"] ** 2 / out["share"], np.inf)
-    crit = np.where(np.isfinite(out["df"]), stats.t.ppf(0.5 + level / 2, out["df"].clip(lower=1)),
-                    stats.norm.ppf(0.5 + level / 2))
     out["statistic"] = out["estimate"] / out["se"]
-    out["p_value"] = np.where(np.isfinite(out["df"]), 2 * stats.t.sf(np.abs(out["statistic"]), out["df"].clip(lower=1)),
-                              2 * stats.norm.sf(np.abs(out["statistic"])))
-    out["ci_low"], out["ci_high"] = out["estimate"] - crit * out["se"], out["estimate"] + crit * out["se"]
+    tested = linear_from_se(out["estimate"].to_numpy(), out["se"].to_numpy(), df=out["df"].to_numpy(), level=level)
+    out["p_value"], out["ci_low"], out["ci_high"] = tested["p_value"], tested["ci_low"], tested["ci_high"]
     for column in ("pi_low", "pi_high", "tau2", "tau2_se", "i2", "h2", "q", "q_p_value"):
         out[column] = np.nan
     out["q_df"] = out["k"] - 1
