@@ -130,19 +130,19 @@ class ITSResults:
             with_plan, counterfactual = self._build_rows(own, None)
         return with_plan, counterfactual, {int(o): i for i, o in enumerate(ordinals(own))}
 
-    def _mean_and_gradient(self, rows: np.ndarray, unit_scale: float, *, bias_corrected: bool = False
-                           ) -> tuple[np.ndarray, np.ndarray]:
-        """Expected values of ``rows`` and their gradients in the parameters. With
-        ``bias_corrected`` the means are :meth:`Family.unbiased_mean` (the gradient, which
-        only enters the standard errors, is the plug-in one: the correction is of smaller order)."""
+    def _mean_and_gradient(self, rows: np.ndarray, unit_scale: float) -> tuple[np.ndarray, np.ndarray]:
         eta = rows @ self.params.to_numpy()
-        if bias_corrected:
-            variance = np.einsum("ij,jk,ik->i", rows, self.cov.to_numpy(), rows)
-            mean = self.family.unbiased_mean(eta, variance) * unit_scale
-        else:
-            mean = self.family.inverse(eta) * unit_scale
+        mean = self.family.inverse(eta) * unit_scale
         grad = (self.family.inverse_derivative(eta) * unit_scale)[:, None] * rows
         return mean, grad
+
+    def _unbiased_mean(self, rows: np.ndarray, unit_scale: float) -> np.ndarray:
+        """Expected values of ``rows`` corrected for the curvature of the inverse link
+        (:meth:`Family.unbiased_mean`); their gradients, which only enter the standard
+        errors, are the plug-in ones of :meth:`_mean_and_gradient` (the correction is of
+        smaller order)."""
+        variance = np.einsum("ij,jk,ik->i", rows, self.cov.to_numpy(), rows)
+        return self.family.unbiased_mean(rows @ self.params.to_numpy(), variance) * unit_scale
 
     def effect_at(self, when: TimeLike, *, unit_scale: float = 1.0, level: float = 0.95,
                   bias_corrected: bool = False) -> tuple[Contrast, Contrast]:
@@ -202,11 +202,8 @@ class ITSResults:
         cov = self.cov.to_numpy()
         m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
         m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
-        if bias_corrected:
-            a1, _ = self._mean_and_gradient(with_plan, unit_scale, bias_corrected=True)
-            a0, _ = self._mean_and_gradient(counterfactual, unit_scale, bias_corrected=True)
-        else:
-            a1, a0 = m1, m0
+        a1, a0 = ((self._unbiased_mean(with_plan, unit_scale), self._unbiased_mean(counterfactual, unit_scale))
+                  if bias_corrected else (m1, m0))
         positive = (m1 > 0) & (m0 > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             g_log = np.where(positive[:, None], g1 / m1[:, None] - g0 / m0[:, None], 0.0)
@@ -236,8 +233,10 @@ class ITSResults:
             raise ValueError(f"no denominators for {missing}")
         size = np.asarray(sizes, dtype=float)[rows]
         with_plan, counterfactual = self._rows(window)
-        m1, g1 = self._mean_and_gradient(with_plan, 1.0, bias_corrected=bias_corrected)
-        m0, g0 = self._mean_and_gradient(counterfactual, 1.0, bias_corrected=bias_corrected)
+        m1, g1 = self._mean_and_gradient(with_plan, 1.0)
+        m0, g0 = self._mean_and_gradient(counterfactual, 1.0)
+        if bias_corrected:
+            m1, m0 = self._unbiased_mean(with_plan, 1.0), self._unbiased_mean(counterfactual, 1.0)
         value = float(size @ (m1 - m0))
         gradient = size @ (g1 - g0)
         return effects.linear("effect_cumulative", value, gradient, self.cov.to_numpy(),
