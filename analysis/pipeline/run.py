@@ -173,7 +173,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                     raise DataValidationError(problems)
                 if problems:
                     echo(f"    note: {len(problems)} warning(s) in {series_path} "
-                         f"({'; '.join(sorted({p.message for p in problems})[:3])}); see tables/comparison_quality.csv")
+                         f"({'; '.join(map(str, problems[:3]))}); see tables/comparison_quality.csv")
             pairs = read_comparisons(pairs_path, series=comparison_series, series_file=series_path)
         elif series_path is not None:
             echo(f"    note: {series_path} is not used: no comparisons.csv says which indicator each series is "

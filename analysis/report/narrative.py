@@ -33,6 +33,7 @@ from analysis.report.tables import (
     classify,
     evaluation_month,
     format_count,
+    meta_analysis_rows,
     month_label,
     province_name,
     unit_label,
@@ -802,9 +803,7 @@ def methods_sections(tables: RunTables, lang: str = "zh", *, report_versions: di
     add("se", [" ".join(se_text) if lang == "en" else "".join(se_text)])
 
     # Pooling (sums of provinces, the cumulative effects, are not meta-analyses)
-    national = tables.national
-    if "method" in national:
-        national = national[national["method"] != "sum"]
+    national = meta_analysis_rows(tables.national)
     method = str(parameters.get("pooling_method") or (national["method"].iloc[0] if "method" in national
                                                        and len(national) else "reml"))
     hksj = parameters.get("pooling_hksj", bool(national["hksj"].iloc[0]) if "hksj" in national and len(national)

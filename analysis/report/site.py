@@ -21,6 +21,7 @@ from analysis.report.tables import (
     evaluation_month,
     failures_table,
     load_run,
+    meta_analysis_rows,
     month_label,
     province_name,
     province_summary,
@@ -266,9 +267,7 @@ def province_intro_html(tables: RunTables, *, province: str, lang: str = "zh") -
 
 def national_intro_html(tables: RunTables, *, lang: str = "zh") -> str:
     """Title and one-paragraph summary of the national report."""
-    national = tables.national
-    if "method" in national:  # sums of provinces (cumulative effects) are not meta-analyses
-        national = national[national["method"] != "sum"]
+    national = meta_analysis_rows(tables.national)
     method = str(national["method"].iloc[0]).upper() if "method" in national and len(national) else "–"
     hksj = bool(national["hksj"].iloc[0]) if "hksj" in national and len(national) else None
     yes_no = {True: {"zh": "是", "en": "yes"}, False: {"zh": "否", "en": "no"}, None: {"zh": "–", "en": "–"}}

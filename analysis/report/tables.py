@@ -33,6 +33,7 @@ __all__ = [
     "format_p",
     "load_run",
     "measure_label",
+    "meta_analysis_rows",
     "month_label",
     "national_table",
     "province_effects_table",
@@ -441,6 +442,19 @@ _YES_NO = {True: {"zh": "是", "en": "yes"}, False: {"zh": "否", "en": "no"}}
 
 def _header(keys: list[str], lang: str) -> list[str]:
     return [_COLUMNS[k][lang] for k in keys]
+
+
+def meta_analysis_rows(national: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the national table that are meta-analyses: not the sums over the provinces
+    (national totals of cumulative effects, ``method == "sum"``).
+
+    Examples
+    --------
+    >>> national = pd.DataFrame({"measure": ["effect_end_relative", "effect_cumulative"], "method": ["reml", "sum"]})
+    >>> meta_analysis_rows(national)["measure"].tolist()
+    ['effect_end_relative']
+    """
+    return national[national["method"] != "sum"] if "method" in national else national
 
 
 def _measure_rows(effects: pd.DataFrame, measure: str) -> pd.DataFrame:

@@ -97,7 +97,8 @@ def test_warnings_about_the_comparison_series_are_reported_not_dropped(tmp_path)
                              echo=lambda *args: said.append(" ".join(map(str, args))))
     quality = pd.read_csv(summary.out_dir / "tables" / "comparison_quality.csv")
     assert quality[["column", "rule", "severity"]].values.tolist() == [["checked_by", "unknown-column", "warning"]]
-    assert any("1 warning(s)" in line and "comparison_series.csv" in line for line in said), said
+    assert any("1 warning(s)" in line and "comparison_series.csv" in line and "'checked_by'" in line
+               for line in said), said
     assert (summary.out_dir / "tables" / "controlled_national.csv").is_file()  # the run went on
 
 
