@@ -185,6 +185,32 @@ def negbin_loglik(y: np.ndarray, mean: np.ndarray, theta: float) -> float:
                         + xlogy(y, mean + (y == 0)) - (theta + y) * np.log(theta + mean)))
 
 
+def poisson_loglik(y: np.ndarray, mean: np.ndarray) -> float:
+    """Poisson log-likelihood: the limit of :func:`negbin_loglik` as ``theta`` grows."""
+    y, mean = np.asarray(y, float), np.asarray(mean, float)
+    return float(np.sum(xlogy(y, mean) - mean - gammaln(y + 1)))
+
+
+def overdispersion_score(y: np.ndarray, mean: np.ndarray) -> float:
+    """Twice the score of the NB2 log-likelihood in ``alpha = 1 / theta`` at ``alpha = 0``.
+
+    Expanding the NB2 log-likelihood around the Poisson limit gives
+    ``loglik_NB(alpha) = loglik_Poisson + alpha / 2 * sum((y - mu)^2 - y) + O(alpha^2)``
+    (the score behind Cameron & Trivedi's 1990 test for overdispersion), so this is
+    ``sum((y - mu)^2 - y)``. At a Poisson maximum-likelihood fit the coefficients' own
+    scores vanish, so it is also the slope of the profile likelihood: where it is not
+    positive, the likelihood is maximised on the boundary ``alpha = 0`` (theta infinite,
+    the Poisson model) and no finite theta exists to estimate.
+
+    Examples
+    --------
+    >>> overdispersion_score(np.array([3.0, 5.0, 4.0]), np.array([4.0, 4.0, 4.0]))
+    -10.0
+    """
+    y, mean = np.asarray(y, float), np.asarray(mean, float)
+    return float(np.sum((y - mean) ** 2 - y))
+
+
 def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
              eps: float = np.finfo(float).eps ** 0.25) -> tuple[float, float]:
     """Maximum likelihood estimate of the NB2 shape given the means, with its standard error.

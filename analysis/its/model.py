@@ -10,7 +10,8 @@ import pandas as pd
 
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, ITSDesign
-from analysis.its.families import Family, ThetaWarning, get_family, negbin_loglik, theta_ml
+from analysis.its.families import (Family, ThetaWarning, get_family, negbin_loglik, overdispersion_score,
+                                   poisson_loglik, theta_ml)
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import as_time_index, ordinals
 
@@ -386,8 +387,21 @@ def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: flo
     previous step, one step behind the coefficients; at convergence the difference is
     below the tolerance, and the estimates agree with R's to it."""
     y = data.y
-    result = _irls(data, get_family("poisson"))
+    poisson = get_family("poisson")
+    result = _irls(data, poisson)
     mean = result.fittedvalues
+    if overdispersion_score(y, mean) <= 0:
+        # No overdispersion: the likelihood is maximised at theta = infinity, which Newton
+        # steps on theta cannot reach. R's theta.ml iterates towards it until its limit (or
+        # overshoots below zero), and where it stops depends on the last bits of the
+        # arithmetic. The boundary is decided here from the sign of the profile score,
+        # before any iteration, so the outcome is the same on every machine: the Poisson
+        # fit, flagged as not converged.
+        warnings.warn("negative binomial fit: the counts show no overdispersion (sum((y - mu)^2 - y) <= 0 at "
+                      "the Poisson fit), so theta's maximum-likelihood estimate is infinite (theta.ml would "
+                      "reach its iteration limit); the Poisson fit is used", ThetaWarning, stacklevel=3)
+        details = {"theta": np.inf, "theta_se": np.nan, "loglik": poisson_loglik(y, mean)}
+        return _GLMFit(pd.Series(result.params, index=data.X.columns), poisson, False, details)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ThetaWarning)
         theta, theta_se = theta_ml(y, mean, limit=maxit)

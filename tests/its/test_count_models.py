@@ -14,7 +14,8 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.its import ITSDesign, SegmentedRegression
-from analysis.its.families import ThetaWarning, get_family, negative_binomial, theta_ml
+from analysis.its.families import (ThetaWarning, get_family, negative_binomial, negbin_loglik, overdispersion_score,
+                                   poisson_loglik, theta_ml)
 from analysis.its.model import ModelError
 
 T = np.arange(1, 121)
@@ -124,16 +125,44 @@ def test_negbin_with_huge_theta_is_the_poisson_model():
 
 
 def test_negbin_without_overdispersion_warns_as_r_and_falls_back_to_poisson():
-    """Counts with less than Poisson variation: theta runs off to infinity, theta.ml hits
-    its iteration limit (R warns the same), the fit is flagged and equals the Poisson fit."""
+    """Counts with less than Poisson variation: theta's maximum is at infinity (R's
+    theta.ml runs into its iteration limit, or past zero, depending on the arithmetic).
+    The fit is flagged, warns, and is exactly the Poisson fit on every machine."""
     X = DESIGN.matrix(T).to_numpy()
     exposure = np.full(len(T), 10000.0)
     y = np.round(exposure * np.exp(X @ np.array([np.log(0.01), 0.002, -0.2, 0.003])))
-    with pytest.warns(ThetaWarning, match="iteration limit"):
+    with pytest.warns(ThetaWarning, match="no overdispersion"):
         res = SegmentedRegression(y, time=T, design=DESIGN, family="negbin", exposure=exposure).fit(cov_type="model")
     poisson = SegmentedRegression(y, time=T, design=DESIGN, family="poisson", exposure=exposure).fit(cov_type="model")
-    assert not res.converged and res.cov_details["theta"] > 1e6
-    np.testing.assert_allclose(res.params.to_numpy(), poisson.params.to_numpy(), rtol=1e-5, atol=1e-8)
+    assert not res.converged and res.cov_details["theta"] == np.inf and res.family.name == "poisson"
+    np.testing.assert_allclose(res.params.to_numpy(), poisson.params.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), poisson.std_errors.to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.0 + 1e-13, 1.0 - 1e-13])
+def test_negbin_boundary_decision_does_not_depend_on_the_last_bits(scale):
+    """The same underdispersed series with exposures perturbed in the 13th digit (the size
+    of a BLAS kernel's rounding differences) gives the same flagged Poisson fallback."""
+    X = DESIGN.matrix(T).to_numpy()
+    exposure = np.full(len(T), 10000.0) * scale
+    y = np.round(10000.0 * np.exp(X @ np.array([np.log(0.01), 0.002, -0.2, 0.003])))
+    with pytest.warns(ThetaWarning, match="no overdispersion"):
+        res = SegmentedRegression(y, time=T, design=DESIGN, family="negbin", exposure=exposure).fit(cov_type="model")
+    assert res.cov_details["theta"] == np.inf and not res.converged
+
+
+def test_overdispersion_score_is_the_slope_of_the_nb_likelihood_at_the_poisson_limit():
+    """Closed form: loglik_NB(theta) - loglik_Poisson = score / (2 theta) + O(theta^-2)."""
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(2, 40, 60)
+    y = rng.negative_binomial(5.0, 5.0 / (5.0 + mean)).astype(float)
+    score = overdispersion_score(y, mean)
+    for theta in (1e5, 1e6):
+        slope = (negbin_loglik(y, mean, theta) - poisson_loglik(y, mean)) * 2 * theta
+        assert slope == pytest.approx(score, rel=1e-3)
+    assert score > 0  # overdispersed draws: the ordinary path estimates a finite theta
+    theta_hat, _ = theta_ml(y, mean)
+    assert 1 < theta_hat < 50
 
 
 def test_negbin_works_with_the_other_covariance_estimators():
