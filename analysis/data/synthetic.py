@@ -262,7 +262,7 @@ _SPECS: dict[int, _Spec] = {
               0.015, (0.05, 0.10, 0.05, 0.45, 0.30)),
     # 33 cancer survival time (months, ASSUMED 40), +0.6/yr; plan +0.6, +0.4/yr.
     33: _Spec(40.0, 0.60, 6.0, 0.60, 0.40, 1.2, "cancer_followed_up"),
-    # 34 CLABSI 0.9 per 1000 catheter-days, -5%/yr, SD 0.3; plan -11%, -4%/yr.
+    # 34 CRBSI 0.9 per 1000 catheter-days, -5%/yr, SD 0.3; plan -11%, -4%/yr.
     34: _Spec(0.0009, -0.051, 0.33, 0.12, 0.04, 0.06, "catheter_days", 0.03, "winter",
               covid=(0.0, 0.05, 0.0, 0.25, 0.15)),
     # 35 pressure injury 0.025%, -3%/yr, SD 0.01 pp; plan -7%, -3%/yr.

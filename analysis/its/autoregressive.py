@@ -74,12 +74,13 @@ from __future__ import annotations
 import warnings
 import weakref
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize
 
+from analysis.its.estimability import check_residual_variation
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, ordinals
 
@@ -624,13 +625,144 @@ def _full_time_axis(time: pd.Index) -> pd.Index:
     return pd.Index(np.arange(int(time[0]), int(time[-1]) + 1, dtype=np.int64))
 
 
+def parse_order(value: "str | Sequence[int]", *, seasonal: bool = False) -> tuple[int, ...]:
+    """An ARIMA order ``(p, d, q)`` or seasonal order ``(P, D, Q, s)`` from a tuple or a
+    text such as ``"2,1,0"``; raises :class:`AutoregressiveFitError` saying what is wrong.
+
+    Examples
+    --------
+    >>> parse_order("2,1,0")
+    (2, 1, 0)
+    >>> parse_order("0,1,1,12", seasonal=True)
+    (0, 1, 1, 12)
+    """
+    what = "seasonal order P,D,Q,s" if seasonal else "ARIMA order p,d,q"
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    try:
+        numbers = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise AutoregressiveFitError(f"the {what} must be whole numbers, got {value!r}") from None
+    if len(numbers) != (4 if seasonal else 3):
+        raise AutoregressiveFitError(f"the {what} has {4 if seasonal else 3} numbers, got {value!r}")
+    if any(n < 0 for n in numbers):
+        raise AutoregressiveFitError(f"the {what} cannot be negative, got {value!r}")
+    if seasonal and any(numbers[:3]) and numbers[3] < 2:
+        raise AutoregressiveFitError(f"a seasonal model needs a period s of at least 2 (12 for months), got {value!r}")
+    if numbers[1] > 2:
+        raise AutoregressiveFitError(f"differencing of order {numbers[1]} is not supported (0, 1 or 2), got {value!r}")
+    return numbers
+
+
+def r_arma_name(name: str, period: int = 1) -> str:
+    """R's name of a statsmodels ARMA parameter: ``ar.L1`` -> ``ar1``, ``ma.S.L12`` -> ``sma1``
+    (seasonal lags are multiples of ``period``; R numbers them 1, 2, ...).
+
+    Examples
+    --------
+    >>> [r_arma_name(n, 12) for n in ("ar.L2", "ma.L1", "ar.S.L24", "ma.S.L12")]
+    ['ar2', 'ma1', 'sar2', 'sma1']
+    """
+    kind, *rest = name.split(".")
+    if rest[0] == "S":
+        return f"s{kind}{int(rest[1][1:]) // period}"
+    return f"{kind}{int(rest[0][1:])}"
+
+
+def _polynomials(params: np.ndarray, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]):
+    """AR and MA lag polynomials (coefficients of B^0, B^1, ...) of a multiplicative
+    seasonal ARMA model, in R's sign convention: ``(1 - phi B)(1 - Phi B^s) e = (1 + theta B)(1 + Theta B^s) u``."""
+    p, q, P, Q, s = order[0], order[2], seasonal[0], seasonal[2], seasonal[3]
+    ar, ma, sar, sma = np.split(np.asarray(params, float), np.cumsum([p, q, P]))
+    seasonal_ar = np.zeros(P * s + 1)
+    seasonal_ar[0] = 1.0
+    seasonal_ar[s::s] = -sar
+    seasonal_ma = np.zeros(Q * s + 1)
+    seasonal_ma[0] = 1.0
+    seasonal_ma[s::s] = sma
+    return np.polymul(np.r_[1.0, -ar][::-1], seasonal_ar[::-1])[::-1], np.polymul(np.r_[1.0, ma][::-1], seasonal_ma[::-1])[::-1]
+
+
+def _coefficient_scales(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
+                        seasonal: tuple[int, int, int, int]) -> np.ndarray:
+    """Standard errors of the least-squares regression of the differenced series on the
+    differenced regressors (R's ``parscale``: 10 times these); 1 where undefined."""
+    d, D, s = order[1], seasonal[1], seasonal[3]
+    for _ in range(d):
+        y, X = np.diff(y), np.diff(X, axis=0)
+    for _ in range(D):
+        y, X = y[s:] - y[:-s], X[s:] - X[:-s]
+    ok = np.isfinite(y)
+    if X.shape[1] == 0 or ok.sum() <= X.shape[1]:
+        return np.ones(X.shape[1])
+    beta, *_ = np.linalg.lstsq(X[ok], y[ok], rcond=None)
+    resid = y[ok] - X[ok] @ beta
+    sigma2 = resid @ resid / (ok.sum() - X.shape[1])
+    se = np.sqrt(sigma2 * np.diag(np.linalg.pinv(X[ok].T @ X[ok])))
+    return np.where(np.isfinite(se) & (se > 0), se, 1.0)
+
+
+def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
+               seasonal: tuple[int, int, int, int]) -> np.ndarray | None:
+    """Conditional-sum-of-squares estimates, R's starting values for exact maximum
+    likelihood (``arima(method = "CSS-ML")``): the regression on the differenced series by
+    least squares, then innovations by the ARMA recursion started at zero, their sum of
+    squares minimised over the ARMA and regression coefficients together. Returns the
+    parameters in statsmodels' order (regression, AR, MA, seasonal AR, seasonal MA), or
+    None where the CSS fit is not stationary and invertible (R then stops; here the other
+    starts are tried)."""
+    from scipy.optimize import least_squares
+    from scipy.signal import lfilter
+
+    d, D, s = order[1], seasonal[1], seasonal[3]
+    diffed_y, diffed_X = y.astype(float), X.astype(float)
+    for _ in range(d):
+        diffed_y, diffed_X = np.diff(diffed_y), np.diff(diffed_X, axis=0)
+    for _ in range(D):
+        diffed_y, diffed_X = diffed_y[s:] - diffed_y[:-s], diffed_X[s:] - diffed_X[:-s]
+    ok = np.isfinite(diffed_y)
+    beta0 = np.linalg.lstsq(diffed_X[ok], diffed_y[ok], rcond=None)[0] if X.shape[1] else np.zeros(0)
+    n_arma = order[0] + order[2] + seasonal[0] + seasonal[2]
+    n_cond = order[0] + seasonal[0] * s
+
+    def innovations(theta: np.ndarray) -> np.ndarray:
+        ar, ma = _polynomials(theta[X.shape[1]:], order, seasonal)
+        w = np.where(ok, diffed_y - diffed_X @ theta[:X.shape[1]], 0.0)
+        return lfilter(ar, ma, w)[n_cond:][ok[n_cond:]]
+
+    start = np.r_[beta0, np.zeros(n_arma)]
+    if n_arma == 0:
+        return start
+    try:
+        fit = least_squares(innovations, start, method="lm", x_scale="jac")
+    except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - degenerate data
+        return None
+    ar, ma = _polynomials(fit.x[X.shape[1]:], order, seasonal)
+    if np.any(np.abs(np.roots(ar[::-1])) <= 1.0) or np.any(np.abs(np.roots(ma[::-1])) <= 1.0):
+        return None
+    return fit.x
+
+
 def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0),
            cov="approx", maxiter=200):
+    """Regression with ARIMA errors by exact maximum likelihood, as R's ``stats::arima``.
+
+    What makes the estimates R's (checked in ``tests/its/test_arima_r.py``):
+
+    - the innovation variance is concentrated out of the likelihood (``concentrate_scale``),
+      as R does, so the prior variance of the differenced states (1e6) is a multiple of
+      the innovation variance, R's ``kappa``: diffuse whatever the scale of the data;
+    - several starts, R's conditional-sum-of-squares estimates among them, each
+      maximised by L-BFGS and then polished by BFGS to a tight gradient; the highest
+      likelihood wins, and convergence is the polishing step's;
+    - standard errors from the inverse numerical Hessian of the log-likelihood.
+
+    With differencing (d + D > 0) the constant (and for d = 2, or d = 1 with D = 1, the
+    pre-period trend) is absorbed by the differencing and dropped, as R drops the mean;
+    ``details["absorbed"]`` names the dropped columns.
+    """
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    order, seasonal_order = tuple(int(v) for v in order), tuple(int(v) for v in seasonal_order)
-    if len(order) != 3 or len(seasonal_order) != 4:
-        raise AutoregressiveFitError("order is (p, d, q) and seasonal_order is (P, D, Q, s)")
+    order, seasonal_order = parse_order(order), parse_order(seasonal_order, seasonal=True)
     X = data.X
     full = _full_time_axis(data.time)
     shocks = _shock_ordinals(list(X.columns), full)
@@ -639,38 +771,78 @@ def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0),
     endog = pd.Series(np.nan, index=full)
     endog.loc[data.time] = data.y
     d, D, s = order[1], seasonal_order[1], seasonal_order[3]
+    absorbed: list[str] = []
     if d or D:
         # Differencing removes the constant (and, for d >= 2, the trend) from the model:
-        # those columns are not identified and are dropped.
+        # those columns are not identified and are dropped, as R's arima drops the mean.
         diffed = exog.to_numpy()
         for _ in range(d):
             diffed = np.diff(diffed, axis=0)
         for _ in range(D):
             diffed = diffed[s:] - diffed[:-s]
         identified = np.abs(diffed).max(axis=0) > 1e-10
-        dropped = [c for c, keep in zip(exog.columns, identified) if not keep]
-        if dropped:
-            warnings.warn(f"differencing leaves {dropped} unidentified; they are dropped (fitted values are "
-                          "then relative to an unknown level, effects are not affected)", RuntimeWarning,
-                          stacklevel=3)
-            exog = exog.loc[:, identified]
-    sarimax = SARIMAX(endog.to_numpy(), exog=exog.to_numpy(), order=order, seasonal_order=seasonal_order,
-                      trend="n", enforce_stationarity=True, enforce_invertibility=True)
+        absorbed = [c for c, keep in zip(exog.columns, identified) if not keep]
+        exog = exog.loc[:, identified]
+    k = exog.shape[1]
+    css = _css_start(endog.to_numpy(), exog.to_numpy(), order, seasonal_order)
+    # Regressors rescaled so that their coefficients are of order one, as R's parscale
+    # does: otherwise a step change in the thousands and an AR coefficient below one share
+    # one quasi-Newton step, and the optimisers crawl.
+    scale = _coefficient_scales(endog.to_numpy(), exog.to_numpy(), order, seasonal_order)
+    sarimax = SARIMAX(endog.to_numpy(), exog=exog.to_numpy() * scale, order=order, seasonal_order=seasonal_order,
+                      trend="n", enforce_stationarity=True, enforce_invertibility=True, concentrate_scale=True)
+    n_arma = len(sarimax.start_params) - k
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optimiser chatter; convergence is reported below
-        fitted = sarimax.fit(disp=False, maxiter=maxiter, cov_type=cov)
+        default = np.asarray(sarimax.start_params, dtype=float)
+        starts = [default, np.r_[default[:k], np.zeros(n_arma)]]
+        if css is not None:
+            starts.insert(0, np.r_[css[:k] / scale, css[k:]])
+        rough = []
+        for start in (x for x in starts if np.all(np.isfinite(x))):
+            try:
+                rough.append(sarimax.fit(start_params=start, disp=False, maxiter=maxiter, method="lbfgs",
+                                         cov_type="none"))
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if not rough:
+            raise AutoregressiveFitError(f"the ARIMA{order}x{seasonal_order} likelihood could not be maximised "
+                                         "from any start")
+        best = max(rough, key=lambda r: r.llf)
+        polished = sarimax.fit(start_params=best.params, disp=False, maxiter=maxiter, method="bfgs", gtol=1e-8,
+                               cov_type="none")
+        if polished.llf < best.llf:  # pragma: no cover - BFGS does not leave a better point
+            polished = best
+        fitted = sarimax.smooth(polished.params, cov_type=cov)
+    retvals = polished.mle_retvals or {}
+    # BFGS ends on "precision loss" when its finite-difference gradient is down to noise.
+    # That is a maximum if the Newton step from there would raise the log-likelihood by
+    # less than 1e-6 (the objective is minus the mean log-likelihood; Hinv its inverse
+    # Hessian as BFGS built it).
+    gradient, inverse_hessian = retvals.get("gopt"), retvals.get("Hinv")
+    converged = bool(retvals.get("converged", False))
+    if not converged and gradient is not None and inverse_hessian is not None:
+        gain = 0.5 * float(gradient @ inverse_hessian @ gradient) * sarimax.nobs
+        converged = 0 <= gain < 1e-6
+    unscale = np.r_[scale, np.ones(n_arma)]
+    estimates = np.asarray(fitted.params) * unscale
+    covariance = np.asarray(fitted.cov_params()) * np.outer(unscale, unscale)
     names = list(exog.columns)
-    k = len(names)
-    params = pd.Series(np.asarray(fitted.params)[:k], index=names)
-    cov_matrix = np.asarray(fitted.cov_params())[:k, :k]
-    details = {name: float(value) for name, value in zip(sarimax.param_names[k:], np.asarray(fitted.params)[k:])}
-    details.update(loglik=float(fitted.llf), aic=float(fitted.aic))
-    converged = bool(fitted.mle_retvals.get("converged", True)) if fitted.mle_retvals else True
+    params = pd.Series(estimates[:k], index=names)
+    cov_matrix = covariance[:k, :k]
+    details = {}
+    n_params = len(fitted.params) + 1  # the concentrated innovation variance counts, as in R's AIC
+    details.update(sigma2=float(fitted.scale), loglik=float(fitted.llf), aic=float(-2 * fitted.llf + 2 * n_params))
     if not converged:
         warnings.warn(f"the ARIMA{order}x{seasonal_order} likelihood maximisation did not converge in {maxiter} "
                       "iterations; results.converged is False", RuntimeWarning, stacklevel=3)
+    arma = {r_arma_name(name, s): (float(value), float(se)) for name, value, se in
+            zip(sarimax.param_names[k:], estimates[k:], np.sqrt(np.diag(covariance))[k:])}
+    if absorbed:
+        warnings.warn(f"differencing leaves {absorbed} unidentified; they are dropped (fitted values are "
+                      "then relative to an unknown level, effects are not affected)", RuntimeWarning, stacklevel=3)
     innovations = pd.Series(np.asarray(fitted.resid), index=full).loc[data.time]
-    return params, cov_matrix, details, converged, innovations.to_numpy()
+    return params, cov_matrix, details, converged, innovations.to_numpy(), arma, absorbed
 
 
 # ---------------------------------------------------------------------------------------
@@ -735,6 +907,7 @@ def fit_autoregressive(model: "SegmentedRegression", *, method: str, **options: 
         raise AutoregressiveFitError(f"{method} fits a single series; this model stacks several (controlled ITS)")
     data = model.design_data()
     X, y, time = data.X, data.y, ordinals(data.time)
+    check_residual_variation(y, X.to_numpy() @ np.linalg.lstsq(X.to_numpy(), y, rcond=None)[0], model.family)
     names = list(X.columns)
     converged = True
     if method in ("prais-winsten", "cochrane-orcutt"):
@@ -778,14 +951,17 @@ def fit_autoregressive(model: "SegmentedRegression", *, method: str, **options: 
                           name="innovation")
         dispersion = reml.innovation_variance
     else:
-        params_s, cov, details, converged, innovations = _arima(
+        params_s, cov, details, converged, innovations, arma, absorbed = _arima(
             model, data, order=options.get("order", (1, 0, 0)),
             seasonal_order=options.get("seasonal_order", (0, 0, 0, 0)), cov=str(options.get("cov", "approx")),
             maxiter=int(options.get("maxiter", 200)))
         names = list(params_s.index)
         params, df = params_s.to_numpy(), np.inf
-        if "sigma2" in details:
-            details["sigma2_innovation"] = details["sigma2"]
+        for name, (value, se) in arma.items():
+            details[name], details[f"{name}_se"] = value, se
+        if "ar1" in arma:
+            details["phi"] = arma["ar1"][0]
+        details["sigma2_innovation"] = details["sigma2"]
         resid = pd.Series(innovations, index=data.time, name="innovation")
         dispersion = float(details.get("sigma2", np.nan))
         reml = None

@@ -22,6 +22,10 @@ MIN_POINTS_PER_PHASE = 3
 RECOMMENDED_POINTS_PER_PHASE = 8
 
 
+#: Calendars whose terms a design can default to (see ``ITSDesign.calendar``).
+CALENDARS = ("none", "china")
+
+
 class DesignError(ValueError):
     """The series cannot support the requested design (e.g. too few points in a phase)."""
 
@@ -65,11 +69,18 @@ class ITSDesign:
         Season length for integer time (12 for monthly data numbered 1, 2, ...).
     spring_festival : bool, optional
         Spring Festival holiday days in the month as a regressor (monthly time only).
-        Default: on for monthly time.
+        Default: as ``calendar`` says (off unless ``calendar="china"``).
     shocks : tuple of time values, optional
         One indicator column per listed time (e.g. COVID-19 months); those absent from the
-        data or inside an excluded wash-in are skipped. Default: the nationwide COVID-19
-        shock months for monthly time, none for integer time.
+        data or inside an excluded wash-in are skipped. Default: as ``calendar`` says
+        (none unless ``calendar="china"``).
+    calendar : {"none", "china"}
+        Calendar terms that ``spring_festival`` and ``shocks`` default to. ``"none"``
+        (default): none, so that any monthly series can be fitted. ``"china"``: the terms the
+        evaluation uses for Chinese hospital data, Spring Festival days
+        (:func:`analysis.registry.timeline.spring_festival_days`, registered for
+        2015-2030) and one dummy per nationwide COVID-19 shock month
+        (``timeline.COVID_SHOCK_MONTHS``); monthly time only.
     first_post_time : {0, 1}
         Time-since-interruption in the first post period: Stata ``itsa`` uses 0; many R
         tutorials use 1 (the level change is then measured one period earlier).
@@ -97,8 +108,11 @@ class ITSDesign:
     shocks: tuple[TimeLike, ...] | None = None
     first_post_time: int = 0
     slope_change: bool = True
+    calendar: str = "none"
 
     def __post_init__(self) -> None:
+        if self.calendar not in CALENDARS:
+            raise ValueError(f"calendar must be one of {list(CALENDARS)}, got {self.calendar!r}")
         if self.interruption is not None and self.interruptions:
             raise ValueError("give either interruption or interruptions, not both")
         points = (self.interruption,) if self.interruption is not None else tuple(self.interruptions)
@@ -136,12 +150,12 @@ class ITSDesign:
 
     def _shocks(self, time: pd.Index) -> tuple[TimeLike, ...]:
         if self.shocks is None:
-            return timeline.COVID_SHOCK_MONTHS if is_monthly(time) else ()
+            return timeline.COVID_SHOCK_MONTHS if self.calendar == "china" and is_monthly(time) else ()
         return self.shocks
 
     def _spring_festival(self, time: pd.Index) -> bool:
         if self.spring_festival is None:
-            return is_monthly(time)
+            return self.calendar == "china" and is_monthly(time)
         if self.spring_festival and not is_monthly(time):
             raise ValueError("the Spring Festival regressor needs monthly time")
         return self.spring_festival

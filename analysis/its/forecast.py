@@ -110,8 +110,9 @@ class ForecastITS:
         ``quasipoisson`` (see :mod:`analysis.its.families`).
     trials, exposure : array-like, optional
         Binomial denominators; Poisson / negative binomial exposure (log offset).
-    seasonality, period, spring_festival, shocks
-        Calendar terms, as in :class:`~analysis.its.design.ITSDesign` (same defaults).
+    seasonality, period, spring_festival, shocks, calendar
+        Calendar terms, as in :class:`~analysis.its.design.ITSDesign` (same defaults:
+        Spring Festival and shock months only with ``calendar="china"`` or when given).
         Shock months after the interruption cannot be estimated from the pre-period and
         are left out.
     covariates : DataFrame, optional
@@ -147,10 +148,11 @@ class ForecastITS:
         period: int | None = None,
         spring_festival: bool | None = None,
         shocks: tuple[TimeLike, ...] | None = None,
+        calendar: str = "none",
         covariates: pd.DataFrame | None = None,
     ) -> None:
         self.design = ITSDesign(interruption=interruption, seasonality=seasonality, period=period,
-                                spring_festival=spring_festival, shocks=shocks)
+                                spring_festival=spring_festival, shocks=shocks, calendar=calendar)
         # The segmented-regression model checks outcome, time and denominators the same way.
         checked = SegmentedRegression(outcome, design=self.design, time=time, family=family,
                                       trials=trials, exposure=exposure)

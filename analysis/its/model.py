@@ -10,14 +10,11 @@ import pandas as pd
 
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, ITSDesign
+from analysis.its.estimability import ModelError, check_mle_exists, check_residual_variation
 from analysis.its.families import (Family, ThetaWarning, get_family, negbin_loglik, overdispersion_score,
                                    poisson_loglik, theta_ml)
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import as_time_index, ordinals
-
-
-class ModelError(ValueError):
-    """The model cannot be fitted to this series."""
 
 
 class ShortSeriesWarning(UserWarning):
@@ -300,6 +297,7 @@ class SegmentedRegression:
 def fit_glm(data: DesignData, family: Family) -> _GLMFit:
     """Maximum-likelihood fit of ``family`` to the rows of ``data`` (the negative binomial
     ``theta`` by maximum likelihood when the family does not fix it)."""
+    check_mle_exists(data.X, data.y, data.size, family, time=data.time)
     if family.name == "negbin" and family.theta is None:
         return _negbin_glm(data, family)
     result = _irls(data, family)
@@ -373,9 +371,7 @@ def _irls(data: DesignData, family: Family, start: np.ndarray | None = None) -> 
         else:
             raise ModelError(f"the maximum-likelihood fit did not converge in {_IRLS_MAX_ITER} iterations")
     mean = family.mean_counts(eta, size)
-    if family.name != "gaussian" and np.allclose(mean, y, rtol=0, atol=1e-8):
-        # statsmodels' test of perfect separation: the model reproduces every count.
-        raise ModelError("the model cannot be estimated: perfect separation (the fit reproduces every count)")
+    check_residual_variation(y, mean, family)
     return _IRLSResult(beta, mean, iteration)
 
 

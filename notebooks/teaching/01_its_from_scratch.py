@@ -101,7 +101,7 @@ core.loc["2023-05":"2023-10"]
 # `fit_mask` says which months enter the fit (all but the wash-in).
 
 # %%
-design = ITSDesign(interruption=start, washin=3)
+design = ITSDesign(interruption=start, washin=3, calendar="china")
 X = design.matrix(months)
 assert np.allclose(X[["const", "time", "level_change", "slope_change"]].to_numpy(), core.to_numpy())
 print(f"{X.shape[1]} columns:", ", ".join(X.columns))
@@ -201,7 +201,7 @@ pd.DataFrame({
 # ### Solution
 
 # %%
-naive_design = ITSDesign(interruption="2023-06", washin=0)
+naive_design = ITSDesign(interruption="2023-06", washin=0, calendar="china")
 naive = SegmentedRegression(y, time=months, design=naive_design).fit(cov_type="model")
 naive_abs, _ = naive.effect_at("2025-09")
 pd.DataFrame({

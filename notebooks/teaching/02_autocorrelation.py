@@ -78,7 +78,7 @@ months = pd.PeriodIndex(data.panel["month"], freq="M")
 y = data.panel["value"].to_numpy(float)
 start = data.plan_dates.loc[0, "start_month"]
 truth = data.truth.iloc[0]
-model = SegmentedRegression(y, time=months, design=ITSDesign(interruption=start, washin=3))
+model = SegmentedRegression(y, time=months, design=ITSDesign(interruption=start, washin=3, calendar="china"))
 ols = model.fit(cov_type="model")
 checks = diagnose(ols)
 print(f"true AR(1) φ of the noise: {truth['phi']:.2f}")

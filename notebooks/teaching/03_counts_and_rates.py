@@ -55,10 +55,10 @@ pd.DataFrame([{"indicator": n, "name": get_indicator(n).name_en, "measure": get_
                "true effect 2025-09 (ratio − 1)": truth.loc[n, "effect_end_relative"]} for n in (32, 34)])
 
 # %%
-clabsi = data.panel[data.panel["indicator"] == 34].reset_index(drop=True)
-months = pd.PeriodIndex(clabsi["month"], freq="M")
-infections = clabsi["numerator"].to_numpy(float)
-catheter_days = clabsi["denominator"].to_numpy(float)
+crbsi = data.panel[data.panel["indicator"] == 34].reset_index(drop=True)
+months = pd.PeriodIndex(crbsi["month"], freq="M")
+infections = crbsi["numerator"].to_numpy(float)
+catheter_days = crbsi["denominator"].to_numpy(float)
 when = months.to_timestamp()
 fig, axes = plt.subplots(1, 2, figsize=(11, 3))
 axes[0].plot(when, catheter_days / 1000, color="#4D4D4D")
@@ -66,7 +66,7 @@ axes[0].set_ylabel("catheter-days (thousands)")
 axes[0].set_title("Exposure: catheter-days per month")
 axes[1].plot(when, 1000 * infections / catheter_days, "o-", ms=3, lw=0.8, color="#0072B2")
 axes[1].set_ylabel("infections per 1000 catheter-days")
-axes[1].set_title("CLABSI rate")
+axes[1].set_title("CRBSI rate")
 for ax in axes:
     ax.axvline(start.to_timestamp(), color="#CC79A7")
 plt.show()
@@ -84,7 +84,7 @@ plt.show()
 # lockdown in Shanghai, growing hospital activity) is confounded with the plan.
 
 # %%
-design = ITSDesign(interruption=start, washin=3)
+design = ITSDesign(interruption=start, washin=3, calendar="china")
 rate_model = SegmentedRegression(infections, time=months, design=design, family="poisson", exposure=catheter_days)
 count_model = SegmentedRegression(infections, time=months, design=design, family="poisson",
                                   exposure=np.ones(len(months)))
@@ -186,7 +186,7 @@ table[table["month"] <= 2].pivot(index="year", columns="month", values="days").r
 # %%
 residuals = {}
 for spring_festival in (False, True):
-    volume_design = ITSDesign(interruption=start, washin=3, spring_festival=spring_festival)
+    volume_design = ITSDesign(interruption=start, washin=3, spring_festival=spring_festival, calendar="china")
     fit = SegmentedRegression(surgeries, time=months, design=volume_design, family="quasipoisson",
                               exposure=np.ones(len(months))).fit()
     residuals[spring_festival] = fit.residuals
@@ -215,7 +215,7 @@ pd.DataFrame({"holiday days": days.reindex(residuals[False].index)[winter].to_nu
 # 1. Refit the perioperative mortality model with two Fourier pairs instead of month dummies
 #    (`seasonality="fourier:2"`) and without the holiday regressor. How do the 2025-09 relative
 #    effect and its interval change?
-# 2. Compute the absolute effect on the CLABSI *rate* in 2025-09, in infections per 1000
+# 2. Compute the absolute effect on the CRBSI *rate* in 2025-09, in infections per 1000
 #    catheter-days, and compare it with the truth.
 #
 # Write your code in the next cell, then compare with the solution.
@@ -227,16 +227,16 @@ pd.DataFrame({"holiday days": days.reindex(residuals[False].index)[winter].to_nu
 # ### Solution
 
 # %%
-fourier = ITSDesign(interruption=start, washin=3, seasonality="fourier:2", spring_festival=False)
+fourier = ITSDesign(interruption=start, washin=3, seasonality="fourier:2", spring_festival=False, calendar="china")
 fourier_fit = SegmentedRegression(deaths, time=months, design=fourier, family="binomial", trials=surgeries).fit()
 _, fourier_relative = fourier_fit.effect_at("2025-09")
 print(f"month dummies + holiday: {relative.estimate:+.3f} ({relative.ci_low:+.3f}, {relative.ci_high:+.3f})")
 print(f"2 Fourier pairs:         {fourier_relative.estimate:+.3f} ({fourier_relative.ci_low:+.3f}, "
       f"{fourier_relative.ci_high:+.3f})")
 
-clabsi_absolute, _ = rate_model.fit().effect_at("2025-09", unit_scale=1000)
-print(f"CLABSI in 2025-09: {clabsi_absolute.estimate:+.3f} per 1000 catheter-days "
-      f"({clabsi_absolute.ci_low:+.3f}, {clabsi_absolute.ci_high:+.3f}); "
+crbsi_absolute, _ = rate_model.fit().effect_at("2025-09", unit_scale=1000)
+print(f"CRBSI in 2025-09: {crbsi_absolute.estimate:+.3f} per 1000 catheter-days "
+      f"({crbsi_absolute.ci_low:+.3f}, {crbsi_absolute.ci_high:+.3f}); "
       f"truth {truth.loc[34, 'effect_end_absolute']:+.3f}")
 
 # %% [markdown]

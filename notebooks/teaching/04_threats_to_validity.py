@@ -89,8 +89,8 @@ def coding_model(data, design):
                                trials=rows["denominator"].to_numpy(float))
 
 
-plan_only = ITSDesign(interruption=start, washin=3)
-both = ITSDesign(interruptions=(start, reform), washin=3)  # the reform as a second interruption
+plan_only = ITSDesign(interruption=start, washin=3, calendar="china")
+both = ITSDesign(interruptions=(start, reform), washin=3, calendar="china")  # the reform as a second interruption
 true_effect = truth["level_change"] + truth["slope_change"] * (EVALUATION - pd.Period(start, "M")).n
 rows = []
 for label, data, design in (("no reform in the data", without_reform, plan_only),
@@ -153,7 +153,7 @@ ax.legend(frameon=False)
 plt.show()
 
 # %%
-design = ITSDesign(interruption=campaign_start, washin=3)
+design = ITSDesign(interruption=campaign_start, washin=3, calendar="china")
 single = SegmentedRegression(y_treated, time=months, design=design).fit()
 stacked_time = np.concatenate([months.astype(str), months.astype(str)])
 group = np.r_[np.ones(len(months)), np.zeros(len(months))]  # 1 = treated, 0 = comparison
@@ -191,10 +191,10 @@ icu_start = jilin.plan_dates.loc[0, "start_month"]
 icu_months = pd.PeriodIndex(jilin.panel["month"], freq="M")
 deaths, patients = jilin.panel["numerator"].to_numpy(float), jilin.panel["denominator"].to_numpy(float)
 designs = {
-    "shock dummies (default)": ITSDesign(interruption=icu_start, washin=3),
+    "shock dummies (default)": ITSDesign(interruption=icu_start, washin=3, calendar="china"),
     "exit-wave months excluded": ITSDesign(interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3],
-                                           exclude=("2022-12", "2023-01")),
-    "exit wave ignored": ITSDesign(interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3]),
+                                           exclude=("2022-12", "2023-01"), calendar="china"),
+    "exit wave ignored": ITSDesign(interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3], calendar="china"),
 }
 rows = []
 for label, icu_design in designs.items():
@@ -261,7 +261,7 @@ def placebo_p_values(fake_start, *, cov_type="latent-ar1"):
     p_values = {}
     for code, rows in pre_plan.groupby("province"):
         fit = SegmentedRegression(rows["numerator"].to_numpy(float), time=pd.PeriodIndex(rows["month"], freq="M"),
-                                  design=ITSDesign(interruption=fake_start, washin=0), family="binomial",
+                                  design=ITSDesign(interruption=fake_start, washin=0, calendar="china"), family="binomial",
                                   trials=rows["denominator"].to_numpy(float)).fit(cov_type=cov_type)
         p_values[code] = fit.coefficient("level_change").p_value
     return pd.Series(p_values)

@@ -189,7 +189,7 @@ plt.show()
 # %% [markdown]
 # ## Exercise
 #
-# For indicator 34 (CLABSI), pool the provincial relative effects (i) by DerSimonian-Laird
+# For indicator 34 (CRBSI), pool the provincial relative effects (i) by DerSimonian-Laird
 # with a Wald (normal) interval and (ii) by REML with HKSJ. Compare the two estimates of τ and
 # the two 95% intervals with the true mean effect across provinces. What does each interval
 # assume about τ²?

@@ -346,7 +346,7 @@ def test_arima_1_0_0_is_exact_maximum_likelihood(exclude):
     res = fit_autoregressive(model, method="arima", order=(1, 0, 0))
     theta = _exact_ar1_ml(y, X, t)
     np.testing.assert_allclose(res.params.to_numpy(), theta[:-2], rtol=2e-4, atol=2e-4)
-    assert res.cov_details["ar.L1"] == pytest.approx(theta[-2], abs=5e-4)
+    assert res.cov_details["ar1"] == pytest.approx(theta[-2], abs=5e-4)
     assert res.cov_details["sigma2"] == pytest.approx(theta[-1], rel=2e-3)
     assert res.df_resid == np.inf and res.cov_type == "arima"
     m = len(theta)
@@ -401,7 +401,7 @@ def test_methods_agree_on_a_long_series_and_time_each_fit():
         seconds[method] = timer.perf_counter() - start
     for method, res in fits.items():
         assert res.params["level_change"] == pytest.approx(fits["reml-ar"].params["level_change"], abs=0.1)
-        rho = res.cov_details.get("rho", res.cov_details.get("phi", res.cov_details.get("ar.L1")))
+        rho = res.cov_details.get("rho", res.cov_details.get("phi", res.cov_details.get("ar1")))
         assert rho == pytest.approx(0.5, abs=0.1), method
     assert max(seconds.values()) < 5
 

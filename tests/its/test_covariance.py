@@ -49,7 +49,7 @@ def test_latent_ar1_recovers_phi_and_sigma_on_a_long_series():
 def _coverage(family: str, reps: int, seed: int) -> tuple[float, float, float]:
     rng = np.random.default_rng(seed)
     months = pd.period_range("2019-01", "2025-12", freq="M")
-    design = ITSDesign(interruption="2023-06", washin=3)
+    design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     X = design.matrix(months)
     level, slope = 0.08, 0.004
     eta = -1.2 + 0.003 * X["time"].to_numpy() + level * X["level_change"].to_numpy() + slope * X["slope_change"].to_numpy()
@@ -115,7 +115,7 @@ def test_latent_ar1_on_the_phi_bound_keeps_sensible_degrees_of_freedom():
     df of at least 5 (t quantile at most 2.57) and an interval at most twice as wide as
     the model-based binomial interval."""
     months = pd.period_range("2019-01", "2025-09", freq="M")
-    design = ITSDesign(interruption="2023-06", washin=3)
+    design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     res, base = _small_hospital_fit(np.random.default_rng(16), months, design)
     assert res.cov_details["phi"] == pytest.approx(LatentAR1().phi_bounds[1])
     df, width_ratio = _slope_df_and_width_ratio(res, base)
@@ -129,7 +129,7 @@ def test_latent_ar1_covers_when_sampling_error_dominates():
     in seven) the median df is at least 5 and no interval is more than 3 times as wide as
     the binomial one."""
     months = pd.period_range("2019-01", "2025-09", freq="M")
-    design = ITSDesign(interruption="2023-06", washin=3)
+    design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     rng = np.random.default_rng(123)
     hits, on_bound = [], []
     for _ in range(200):

@@ -60,7 +60,7 @@ def test_too_few_points_in_a_phase_is_an_error_naming_counts():
 
 
 def test_counterfactual_switches_off_only_the_intervention():
-    d = ITSDesign(interruption="2020-03")
+    d = ITSDesign(interruption="2020-03", calendar="china")
     X = d.matrix(months("2019-01", "2020-12"))
     cf = d.counterfactual(X)
     assert (cf[["level_change", "slope_change"]] == 0).all().all()

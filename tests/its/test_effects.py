@@ -46,7 +46,7 @@ def _fit(family, seed=0):
     from tests.conftest import ar1
 
     months = pd.period_range("2019-01", "2025-12", freq="M")
-    design = ITSDesign(interruption="2023-06", washin=3)
+    design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     rng = np.random.default_rng(seed)
     X = design.matrix(months)
     eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(months), 0.5, 0.05)

@@ -250,8 +250,10 @@ def test_design_drops_intervention_terms_and_post_period_shocks():
     assert "level_change" not in data.X and "slope_change" not in data.X
     assert "shock_2016-03" in data.X and "shock_2021-05" not in data.X
     assert data.n_pre == 72 and data.n_post == 24
-    # Default calendar of the package: Spring Festival days are a regressor.
-    assert "spring_festival_days" in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION).design_data().X
+    # No calendar terms unless asked; the Chinese calendar adds Spring Festival days.
+    assert "spring_festival_days" not in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION).design_data().X
+    assert "spring_festival_days" in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION,
+                                                 calendar="china").design_data().X
 
 
 def test_covariates_enter_the_design_and_are_checked():

@@ -16,7 +16,7 @@ from analysis.its.model import ModelError
 from tests.conftest import ar1
 
 MONTHS = pd.period_range("2019-01", "2025-12", freq="M")
-DESIGN = ITSDesign(interruption="2023-06", washin=3)
+DESIGN = ITSDesign(interruption="2023-06", washin=3, calendar="china")
 
 
 def gaussian_series(seed=0, phi=0.4):
@@ -261,7 +261,7 @@ def test_perfect_separation_is_an_error_not_a_silent_fit():
 def test_a_shock_month_without_events_converges_as_in_statsmodels():
     # The shock dummy's coefficient drifts to minus infinity (quasi-separation of one row);
     # the deviance settles and the other coefficients are those of statsmodels.
-    design = ITSDesign(interruption="2023-06", washin=3, shocks=("2020-02",))
+    design = ITSDesign(interruption="2023-06", washin=3, shocks=("2020-02",), calendar="china")
     y, n = binomial_series(seed=4, n=400)
     y = np.where(MONTHS == pd.Period("2020-02", "M"), 0, y)
     res = SegmentedRegression(y, months=MONTHS, design=design, family="binomial", trials=n).fit(cov_type="model")

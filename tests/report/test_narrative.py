@@ -14,7 +14,7 @@ from analysis.registry import timeline
 from analysis.report import narrative
 from analysis.report.tables import RunTables, load_run
 
-# Indicator 30 (surgical complications) and 34 (CLABSI) are better lower; 12 (stroke
+# Indicator 30 (surgical complications) and 34 (CRBSI) are better lower; 12 (stroke
 # reperfusion) and 37 (structured records) better higher; 21 is better higher too.
 NATIONAL = [
     # indicator, estimate, ci_low, ci_high, pi_low, pi_high, p_value
