@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.its.design import CALENDARS
+
 
 def _synth(args: argparse.Namespace) -> int:
     from analysis.data.synthetic import generate, write
@@ -180,6 +182,8 @@ def _fit(args: argparse.Namespace) -> int:
             seasonality=args.seasonality, slope_change=not args.no_slope_change,
             first_post_time=args.first_post_time, lagged_residual=args.lagged_residual,
             exclude=tuple(args.exclude or ()), group=args.group, treated=args.treated, design=args.design,
+            covariates=tuple(args.covariate or ()), arima_order=args.arima_order, seasonal_order=args.seasonal_order,
+            spring_festival=args.spring_festival, shocks=tuple(args.shock or ()), calendar=args.calendar,
         )
         records = fit_file(frame, options, by=args.by, source=str(args.file))
     except (CommandError, ValueError, FileNotFoundError) as err:
@@ -294,6 +298,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--treated", default=None, help="the treated unit's value of --group")
     fit.add_argument("--design", choices=["segmented", "forecast"], default="segmented")
     fit.add_argument("--by", default=None, help="fit each group of this column separately")
+    fit.add_argument("--covariate", action="append", default=None, metavar="COLUMN",
+                     help="a time-varying confounder adjusted for (repeat for several); reported as a term "
+                          "named after its column")
+    fit.add_argument("--arima-order", default="1,0,0", metavar="p,d,q",
+                     help="with --errors arima: the ARIMA order of the errors (default 1,0,0)")
+    fit.add_argument("--seasonal-order", default="0,0,0,0", metavar="P,D,Q,s",
+                     help="with --errors arima: the seasonal order and period, e.g. 0,1,1,12 (default none)")
+    fit.add_argument("--calendar", choices=list(CALENDARS), default="none",
+                     help="china: Spring Festival days and the nationwide COVID-19 shock months, as the "
+                          "evaluation's run uses them (monthly data)")
+    fit.add_argument("--spring-festival", action="store_true",
+                     help="Spring Festival holiday days in the month as a regressor (monthly data)")
+    fit.add_argument("--shock", action="append", default=None, metavar="YYYY-MM",
+                     help="a one-period shock dummy (repeat for several), e.g. --shock 2022-12 --shock 2023-01")
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=_fit)
 

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.its.autoregressive import parse_order
 from analysis.its.design import ITSDesign
 from analysis.its.model import SegmentedRegression
 
@@ -51,6 +52,12 @@ class FitOptions:
     treated: str | None = None
     design: str = "segmented"
     level: float = 0.95
+    covariates: tuple[str, ...] = ()
+    arima_order: str | tuple[int, ...] = (1, 0, 0)
+    seasonal_order: str | tuple[int, ...] = (0, 0, 0, 0)
+    spring_festival: bool = False
+    shocks: tuple[str, ...] = ()
+    calendar: str = "none"
     extra: dict = field(default_factory=dict)
 
     def resolved_family(self) -> str:
@@ -98,13 +105,18 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
     if family != "gaussian" and errors in ("ols", "prais-winsten", "reml-ar1", "arima"):
         raise CommandError(f"--errors {errors} is for Gaussian models; with --family {family} use "
                            "independent, newey-west, latent-ar1 or --lagged-residual")
+    if errors != "arima" and (tuple(parse_order(options.arima_order)) != (1, 0, 0)
+                              or any(parse_order(options.seasonal_order, seasonal=True))):
+        raise CommandError("--arima-order and --seasonal-order go with --errors arima")
     time = _time_values(frame, options, source)
+    calendar_given = options.calendar != "none"
     design = ITSDesign(
         interruptions=tuple(_interruption(t) for t in options.interventions),
         seasonality=options.seasonality,
         period=None if options.seasonality == "none" else 12,
-        spring_festival=False,
-        shocks=(),
+        spring_festival=None if calendar_given and not options.spring_festival else options.spring_festival,
+        shocks=None if calendar_given and not options.shocks else tuple(options.shocks),
+        calendar=options.calendar,
         exclude=tuple(_interruption(t) for t in options.exclude),
         first_post_time=options.first_post_time,
         slope_change=options.slope_change,
@@ -129,6 +141,8 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
         # Rows stay in file order (the order Stata's newey, force sees for itsa's model).
         kwargs["group"] = (groups == str(options.treated)).to_numpy(float)
         kwargs["series"] = groups.to_numpy()
+    if options.covariates:
+        kwargs["covariates"] = covariate_frame(frame, options.covariates, source)
     if family == "negbin" and "exposure" not in kwargs:
         kwargs["exposure"] = np.ones(len(y))  # counts without a denominator: offset log(1) = 0
     if options.design == "forecast":
@@ -148,8 +162,39 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
         if options.lagged_residual:
             raise CommandError(f"--lagged-residual does not combine with --errors {errors}")
         method = {"reml-ar1": "reml-ar"}.get(errors, errors)
-        results = model.fit(errors=method)
-    return [record(results, family=family, errors=errors, level=options.level)]
+        arima = ({"order": parse_order(options.arima_order),
+                  "seasonal_order": parse_order(options.seasonal_order, seasonal=True)} if errors == "arima" else {})
+        results = model.fit(errors=method, **arima)
+    out = record(results, family=family, errors=errors, level=options.level)
+    if errors == "arima":
+        out.update(arima_record(results, model))
+    return [out]
+
+
+def covariate_frame(frame: pd.DataFrame, names: Sequence[str], source: str) -> pd.DataFrame:
+    """The ``--covariate`` columns, checked with the file's line numbers in the message."""
+    columns = {}
+    for name in names:
+        values = pd.to_numeric(_column(frame, name, "--covariate", source), errors="coerce")
+        bad = values.index[~np.isfinite(values.to_numpy(dtype=float))]
+        if len(bad):
+            raise CommandError(f"{source}: covariate column {name!r} has missing or non-numeric values in rows "
+                               f"{[int(i) + 2 for i in bad[:10]]} (line numbers of the file, header = 1)")
+        columns[name] = values.to_numpy(dtype=float)
+    return pd.DataFrame(columns)
+
+
+def arima_record(results, model: SegmentedRegression) -> dict:
+    """ARMA parameters (R's names, estimate and SE), log-likelihood, AIC, and the design
+    terms absorbed by differencing, for the JSON of ``--errors arima``."""
+    details = results.cov_details
+    arma = [{"term": k, "estimate": details[k], "se": details[f"{k}_se"]}
+            for k in details if f"{k}_se" in details]
+    absorbed = [c for c in model.design_data().X.columns if c not in results.params.index]
+    out = {"arma": arma, "sigma2": details["sigma2"], "loglik": details["loglik"], "aic": details["aic"]}
+    if absorbed:
+        out["absorbed_by_differencing"] = absorbed
+    return out
 
 
 def record(results, *, family: str, errors: str, level: float = 0.95) -> dict:
@@ -183,10 +228,14 @@ def forecast_record(y: pd.Series, time: pd.Series, options: FitOptions, *, famil
     cov = {"independent": None, "ols": None}.get(errors, errors)
     if cov not in (None, "newey-west", "latent-ar1"):
         raise CommandError(f"--design forecast supports --errors independent, newey-west or latent-ar1, not {errors}")
+    calendar_given = options.calendar != "none"
     model = ForecastITS(y.to_numpy(float), time=time.to_numpy(), interruption=_interruption(options.interventions[0]),
                         family=family, seasonality=options.seasonality,
-                        period=None if options.seasonality == "none" else 12, spring_festival=False, shocks=(),
-                        **{k: v for k, v in kwargs.items() if k in ("trials", "exposure")})
+                        period=None if options.seasonality == "none" else 12,
+                        spring_festival=None if calendar_given and not options.spring_festival else options.spring_festival,
+                        shocks=None if calendar_given and not options.shocks else tuple(options.shocks),
+                        calendar=options.calendar,
+                        **{k: v for k, v in kwargs.items() if k in ("trials", "exposure", "covariates")})
     res = model.fit(cov_type=cov, level=options.level)
     terms = []
     for name, contrast in (("mean_effect", res.average_effect(level=options.level)),

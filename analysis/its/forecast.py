@@ -74,7 +74,7 @@ from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignError, ITSDesign
 from analysis.its.effects import Contrast
 from analysis.its.families import Family
-from analysis.its.model import DesignData, ModelError, SegmentedRegression, ShortSeriesWarning, fit_glm
+from analysis.its.model import DesignData, ModelError, SegmentedRegression, ShortSeriesWarning, check_covariates, fit_glm
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, label, ordinals
 
 INTERVALS = ("prediction", "confidence")
@@ -157,24 +157,7 @@ class ForecastITS:
         checked = SegmentedRegression(outcome, design=self.design, time=time, family=family,
                                       trials=trials, exposure=exposure)
         self.time, self.outcome, self.size, self.family = checked.time, checked.outcome, checked.size, checked.family
-        self.covariates = self._covariates(covariates)
-
-    def _covariates(self, covariates: pd.DataFrame | None) -> pd.DataFrame | None:
-        if covariates is None:
-            return None
-        if isinstance(covariates, pd.Series):
-            covariates = covariates.to_frame()
-        if not isinstance(covariates, pd.DataFrame):
-            raise ModelError("covariates must be a DataFrame with one named column per regressor")
-        if len(covariates) != len(self.time):
-            raise ModelError(f"covariates have {len(covariates)} rows, time has {len(self.time)}")
-        try:
-            values = covariates.to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            raise ModelError("covariates must be numeric") from None
-        if not np.all(np.isfinite(values)):
-            raise ModelError("covariates have missing or non-finite values")
-        return pd.DataFrame(values, columns=[str(c) for c in covariates.columns], index=self.time)
+        self.covariates = check_covariates(covariates, self.time)
 
     def design_data(self) -> ForecastData:
         """Design rows of every period, with the columns estimable from the pre-period."""

@@ -79,6 +79,12 @@ class SegmentedRegression:
         Series label of each row when several series are stacked (default: ``group``).
     months : array-like, optional
         Deprecated alias of ``time``.
+    covariates : DataFrame, optional
+        Time-varying confounders (bed numbers, case mix, temperature, a concurrent
+        programme), one row per row of the data and one numeric column per covariate. Each
+        is a term of the model named after its column, in every family and error
+        structure; it is not switched off in the counterfactual (it is assumed not to be
+        affected by the intervention), so level and slope changes are adjusted for it.
 
     Examples
     --------
@@ -104,6 +110,7 @@ class SegmentedRegression:
         exposure: np.ndarray | pd.Series | None = None,
         group: np.ndarray | pd.Series | None = None,
         series: np.ndarray | pd.Series | None = None,
+        covariates: pd.DataFrame | None = None,
     ) -> None:
         if (time is None) == (months is None):
             raise ModelError("give the time of each row as time=")
@@ -119,6 +126,7 @@ class SegmentedRegression:
         labels = series if series is not None else self.group
         self.series = np.zeros(len(self.time), dtype=int) if labels is None else pd.factorize(np.asarray(labels))[0]
         self._validate()
+        self.covariates = check_covariates(covariates, self.time)
 
     @property
     def months(self) -> pd.Index:
@@ -173,9 +181,14 @@ class SegmentedRegression:
         # Every column is a function of its own row's time, so the fitted rows are a slice of
         # the matrix for all rows, which the results reuse for effects and predictions.
         X_all = self.design.matrix(self.time, group=self.group)
+        if self.covariates is not None:
+            clash = sorted(set(self.covariates.columns) & set(X_all.columns))
+            if clash:
+                raise ModelError(f"covariate name(s) {clash} are already terms of the design; rename the column(s)")
+            X_all = pd.concat([X_all, self.covariates], axis=1)
         X = X_all.loc[fit_mask]
         X = X.loc[:, _estimable_columns(X)]
-        _check_identified(X)
+        _check_identified(X, covariates=[] if self.covariates is None else list(self.covariates.columns))
         size = None if self.size is None else self.size[fit_mask]
         return DesignData(X, self.outcome[fit_mask], size, time, self.series[fit_mask], fit_mask, n_pre, n_post, X_all)
 
@@ -422,9 +435,54 @@ def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: flo
     return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
 
 
-def _check_identified(X: pd.DataFrame) -> None:
+def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index) -> pd.DataFrame | None:
+    """Covariates as a float frame on ``time``, or an error naming the column and rows.
+
+    Refused: a length other than the data's; missing or non-numeric values (the rows are
+    named, 1-based, in the data's order: nothing is dropped or imputed); a constant column
+    (it is collinear with the intercept).
+
+    Examples
+    --------
+    >>> t = pd.period_range("2020-01", periods=4, freq="M")
+    >>> check_covariates(pd.DataFrame({"beds": [10, 11, 12, 12]}), t)["beds"].tolist()
+    [10.0, 11.0, 12.0, 12.0]
+    >>> check_covariates(pd.DataFrame({"beds": [10, None, 12, "x"]}), t)
+    Traceback (most recent call last):
+    ...
+    analysis.its.estimability.ModelError: covariate 'beds' has missing or non-numeric values in rows [2, 4]
+    """
+    if covariates is None:
+        return None
+    if isinstance(covariates, pd.Series):
+        covariates = covariates.to_frame()
+    if not isinstance(covariates, pd.DataFrame):
+        raise ModelError("covariates must be a DataFrame with one named column per covariate")
+    if len(covariates) != len(time):
+        raise ModelError(f"covariates have {len(covariates)} rows, time has {len(time)}")
+    columns = {}
+    for name in covariates.columns:
+        values = pd.to_numeric(covariates[name], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            raise ModelError(f"covariate {str(name)!r} has missing or non-numeric values in rows "
+                             f"{[int(i) + 1 for i in bad[:10]]}{' ...' if len(bad) > 10 else ''}")
+        if np.ptp(values) == 0:
+            raise ModelError(f"covariate {str(name)!r} is constant ({values[0]:g}): it cannot be told apart "
+                             "from the intercept; leave it out")
+        columns[str(name)] = values
+    return pd.DataFrame(columns, index=time)
+
+
+def _check_identified(X: pd.DataFrame, *, covariates: list[str] = ()) -> None:
     """Refuse a design whose columns are linearly dependent, naming a remedy."""
     rank = np.linalg.matrix_rank(X.to_numpy())
+    if rank < X.shape[1] and covariates:
+        others = X.drop(columns=list(covariates))
+        if np.linalg.matrix_rank(others.to_numpy()) == others.shape[1]:
+            raise ModelError(f"the covariate(s) {list(covariates)} are collinear with the design (a linear "
+                             "combination of the trend, the intervention terms, the calendar terms or each "
+                             "other): the coefficients are not identified; leave out or replace the covariate")
     if rank < X.shape[1]:
         hint = (" (month dummies are not identified with the trend and the changes when each phase is "
                 "about a year long: use seasonality='fourier:K' or 'none')"
