@@ -13,6 +13,9 @@ import pandas as pd
 
 from analysis.its.design import CALENDARS
 
+#: Covariance estimators a run may use (``run --cov-type``, ``fit --province ... --cov-type``).
+COV_TYPES = ("latent-ar1", "newey-west", "quasi", "model")
+
 
 def _synth(args: argparse.Namespace) -> int:
     from analysis.data.synthetic import generate, write
@@ -74,9 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     from analysis.pipeline.settings import EvaluationSettings
     from analysis.synthesis.controls import ComparisonsError
 
-    settings = EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality,
-                                  pooling_absolute_counts=args.absolute_counts,
-                                  bias_corrected_effects=args.bias_corrected)
+    settings = _settings(args, pooling_absolute_counts=args.absolute_counts)
     try:
         checks = _check_settings(args)
     except ValueError as err:
@@ -171,15 +172,74 @@ def _pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, **extra):
+    """The run's model settings from the options ``run`` and ``fit --province`` share."""
+    from analysis.pipeline.settings import EvaluationSettings
+
+    return EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality or "month",
+                              bias_corrected_effects=args.bias_corrected, **extra)
+
+
+def _fit_evaluation_series(args: argparse.Namespace) -> int:
+    """``fit DATA --province P --indicator N``: one series of the run's data, fitted with
+    the run's settings by the run's own code (:func:`analysis.pipeline.fit_panel.fit_one`)."""
+    from analysis.data.problems import DataValidationError
+    from analysis.data.quality import CheckSettings
+    from analysis.pipeline.fit_panel import fit_one
+    from analysis.pipeline.run import read_inputs
+
+    if args.province is None or args.indicator is None:
+        print("error: give both --province and --indicator to refit a series of the evaluation's data",
+              file=sys.stderr)
+        return 2
+    plain = [name for name in ("outcome", "intervention", "time", "family", "offset", "trials", "errors", "group", "by",
+                               "covariate")
+             if getattr(args, name) not in (None, False)]
+    if plain:
+        print(f"error: --{plain[0].replace('_', '-')} is an option for plain files; with --province and "
+              "--indicator the series is fitted with the run's settings", file=sys.stderr)
+        return 2
+    try:
+        settings = _settings(args)
+        inputs = read_inputs([args.file], plan_dates=args.plan_dates, checks=CheckSettings(washin=settings.washin))
+        rows = fit_one(inputs.panel, starts=inputs.starts, province=args.province, indicator=args.indicator,
+                       settings=settings)
+    except DataValidationError as err:
+        report = getattr(err, "report", None)
+        print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}",
+              file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    first = rows[0]
+    keep = ("estimate", "se", "ci_low", "ci_high", "p_value", "df", "unit", "window_start", "window_end")
+    record = {"province": first["province"], "indicator": first["indicator"], "family": first["family"],
+              "cov_type": first["cov_type"], "start_month": rows[0]["window_start"], "settings": settings.as_dict(),
+              "terms": [{"term": r["measure"], **{k: r[k] for k in keep if k in r}} for r in rows]}
+    if args.json:
+        print(json.dumps(record, ensure_ascii=False, default=float))
+    else:
+        print(", ".join(f"{k}={record[k]}" for k in ("province", "indicator", "family", "cov_type", "start_month")))
+        print(pd.DataFrame(record["terms"]).to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    return 0
+
+
 def _fit(args: argparse.Namespace) -> int:
     from analysis.its.command import CommandError, FitOptions, fit_file, parse_interventions
 
+    if args.province is not None or args.indicator is not None:
+        return _fit_evaluation_series(args)
+    if args.outcome is None or not args.intervention:
+        print("error: a plain file needs --outcome and --intervention (or give --province and --indicator to "
+              "refit a series of the evaluation's data)", file=sys.stderr)
+        return 2
     try:
         frame = pd.read_csv(args.file, encoding="utf-8-sig")
         options = FitOptions(
             outcome=args.outcome, interventions=parse_interventions(args.intervention), time=args.time,
             family=args.family, offset=args.offset, trials=args.trials, errors=args.errors, lags=args.lags, stata_newey=args.stata_newey,
-            seasonality=args.seasonality, slope_change=not args.no_slope_change,
+            seasonality=args.seasonality or "none", slope_change=not args.no_slope_change,
             first_post_time=args.first_post_time, lagged_residual=args.lagged_residual,
             exclude=tuple(args.exclude or ()), group=args.group, treated=args.treated, design=args.design,
             covariates=tuple(args.covariate or ()), arima_order=args.arima_order, seasonal_order=args.seasonal_order,
@@ -265,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="recompute every fit and page instead of reusing unchanged ones from OUT/.cache")
     run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")
-    run.add_argument("--cov-type", default="latent-ar1", choices=["latent-ar1", "newey-west", "quasi", "model"])
+    run.add_argument("--cov-type", default="latent-ar1", choices=list(COV_TYPES))
     run.add_argument("--seasonality", default="month", help="none, month or fourier:K")
     run.add_argument("--absolute-counts", default="equal", choices=["equal", "inverse-variance", "relative"],
                      help="how national absolute effects of proportions and rates are pooled (default: unweighted "
@@ -275,11 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
                           "back-transformed counterfactual (ITSResults.effect_at)")
     run.set_defaults(func=_run)
 
-    fit = sub.add_parser("fit", help="fit one interrupted time-series model to a table")
-    fit.add_argument("file", type=Path)
-    fit.add_argument("--outcome", required=True)
+    fit = sub.add_parser("fit", help="fit one interrupted time-series model to a table, or refit one series of "
+                                     "the evaluation's data with the run's settings (--province, --indicator)")
+    fit.add_argument("file", type=Path, help="a table, or with --province/--indicator the run's data (file or "
+                                             "directory)")
+    fit.add_argument("--province", default=None,
+                     help="refit this province's series of the evaluation's data (code, Chinese or English name)")
+    fit.add_argument("--indicator", default=None, help="with --province: the annex number of the indicator")
+    fit.add_argument("--washin", type=int, default=3, help="with --province: months after the start excluded "
+                                                          "from the fit, as run --washin")
+    fit.add_argument("--cov-type", default="latent-ar1", choices=list(COV_TYPES),
+                     help="with --province: the covariance estimator, as run --cov-type")
+    fit.add_argument("--plan-dates", type=Path, default=None,
+                     help="with --province: CSV with province,start_month, as run --plan-dates")
+    fit.add_argument("--bias-corrected", action="store_true",
+                     help="with --province: bias-corrected absolute and cumulative effects, as run --bias-corrected")
+    fit.add_argument("--outcome", default=None, help="the outcome column (plain files)")
     fit.add_argument("--time", default=None, help="time column: integers or months (default: 'time')")
-    fit.add_argument("--intervention", action="append", required=True,
+    fit.add_argument("--intervention", action="append", default=None,
                      help="first post-interruption time (repeat for several interruptions)")
     fit.add_argument("--family", default=None,
                      choices=["gaussian", "poisson", "quasipoisson", "negbin", "binomial", "quasibinomial"])
@@ -289,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["independent", "ols", "newey-west", "latent-ar1", "prais-winsten", "reml-ar1", "arima"])
     fit.add_argument("--lags", type=int, default=None, help="Newey-West lag (default: floor(4 (n/100)^(2/9)))")
     fit.add_argument("--stata-newey", action="store_true", help="Newey-West as Stata's newey/itsa: n/(n-k) scaling; stacked series as one sequence")
-    fit.add_argument("--seasonality", default="none", help="none, month or fourier:K")
+    fit.add_argument("--seasonality", default=None,
+                     help="none, month or fourier:K (default: none for plain files, month with --province)")
     fit.add_argument("--no-slope-change", action="store_true")
     fit.add_argument("--first-post-time", type=int, choices=[0, 1], default=0)
     fit.add_argument("--lagged-residual", action="store_true")
@@ -302,7 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a time-varying confounder adjusted for (repeat for several); reported as a term "
                           "named after its column")
     fit.add_argument("--arima-order", default="1,0,0", metavar="p,d,q",
-                     help="with --errors arima: the ARIMA order of the errors (default 1,0,0)")
+                     help="with --errors arima: the ARIMA order of the errors (default 1,0,0), or 'auto': "
+                          "chosen by AICc on the pre-period as forecast::auto.arima (p, q <= 3; P, Q <= 1 "
+                          "for monthly data)")
     fit.add_argument("--seasonal-order", default="0,0,0,0", metavar="P,D,Q,s",
                      help="with --errors arima: the seasonal order and period, e.g. 0,1,1,12 (default none)")
     fit.add_argument("--calendar", choices=list(CALENDARS), default="none",

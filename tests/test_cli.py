@@ -113,3 +113,37 @@ def test_run_reports_a_bad_comparisons_table_without_a_traceback(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     assert "comparisons.csv: missing column(s) ['indicator']" in err
+
+
+def test_fit_province_indicator_reproduces_the_runs_rows(tmp_path, capsys):
+    """``fit DATA --province 安徽 --indicator 32`` gives the run's effects for that series
+    (same code path: estimates and SEs equal to 1e-6 relative), with run options too."""
+    data = tmp_path / "data"
+    write(generate(3, provinces=["340000", "110000"], indicators=[32, 11]), data)
+    for extra in ([], ["--washin", "6", "--cov-type", "newey-west"]):
+        out = tmp_path / ("run" + "".join(extra))
+        assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
+                     "--no-robustness", *extra]) == 0
+        capsys.readouterr()
+        effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
+        run_rows = effects[(effects.province == "340000") & (effects.indicator == 32)].set_index("measure")
+        assert main(["fit", str(data), "--province", "安徽", "--indicator", "32", "--json", *extra]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["province"] == "340000" and record["indicator"] == 32
+        terms = {t["term"]: t for t in record["terms"]}
+        assert set(terms) == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative",
+                              "effect_cumulative"} == set(run_rows.index)
+        for measure, row in run_rows.iterrows():
+            for column in ("estimate", "se", "ci_low", "ci_high", "p_value"):
+                assert terms[measure][column] == pytest.approx(row[column], rel=1e-6), (extra, measure, column)
+
+
+def test_fit_province_refuses_unknown_province_and_mixed_options(tmp_path, capsys):
+    data = tmp_path / "data"
+    write(generate(3, provinces=["340000"], indicators=[32]), data)
+    assert main(["fit", str(data), "--province", "Atlantis", "--indicator", "32"]) == 2
+    assert "unknown province 'Atlantis'" in capsys.readouterr().err
+    assert main(["fit", str(data), "--province", "北京", "--indicator", "32"]) == 2
+    assert "provinces present: ['340000']" in capsys.readouterr().err
+    assert main(["fit", str(data), "--province", "安徽", "--indicator", "32", "--outcome", "x"]) == 2
+    assert "--outcome is an option for plain files" in capsys.readouterr().err

@@ -742,6 +742,168 @@ def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
     return fit.x
 
 
+@dataclass(frozen=True)
+class _ArimaMaximum:
+    fitted: object  # statsmodels results at the maximum (regressors rescaled)
+    estimates: np.ndarray  # regression coefficients (original scale), then ARMA parameters
+    covariance: np.ndarray
+    converged: bool
+    param_names: list[str]
+    nobs: int
+
+    @property
+    def loglik(self) -> float:
+        return float(self.fitted.llf)
+
+    def aicc(self) -> float:
+        """R's AICc (``forecast::Arima``): the innovation variance counts as a parameter and
+        ``n`` is the number of observations after differencing."""
+        k = len(self.estimates) + 1
+        return float(-2 * self.loglik + 2 * k + 2 * k * (k + 1) / (self.nobs - k - 1))
+
+
+def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, int],
+                    seasonal_order: tuple[int, int, int, int], *, cov: str = "approx", maxiter: int = 200,
+                    thorough: bool = True) -> _ArimaMaximum:
+    """Exact maximum likelihood of a regression with ARIMA errors (see :func:`_arima`).
+    ``thorough=False`` (order search) starts from the CSS estimates alone and skips the
+    polishing step and the covariance."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    k = exog.shape[1]
+    css = _css_start(endog, exog, order, seasonal_order)
+    # Regressors rescaled so that their coefficients are of order one, as R's parscale
+    # does: otherwise a step change in the thousands and an AR coefficient below one share
+    # one quasi-Newton step, and the optimisers crawl.
+    scale = _coefficient_scales(endog, exog, order, seasonal_order)
+    sarimax = SARIMAX(endog, exog=exog * scale, order=order, seasonal_order=seasonal_order,
+                      trend="n", enforce_stationarity=True, enforce_invertibility=True, concentrate_scale=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # optimiser chatter; convergence is reported below
+        n_arma = len(sarimax.start_params) - k
+        default = np.asarray(sarimax.start_params, dtype=float)
+        starts = [default, np.r_[default[:k], np.zeros(n_arma)]]
+        if css is not None:
+            starts.insert(0, np.r_[css[:k] / scale, css[k:]])
+        if not thorough:
+            starts = starts[:1]
+        rough = []
+        for start in (x for x in starts if np.all(np.isfinite(x))):
+            try:
+                rough.append(sarimax.fit(start_params=start, disp=False, maxiter=maxiter, method="lbfgs",
+                                         cov_type="none"))
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if not rough:
+            raise AutoregressiveFitError(f"the ARIMA{order}x{seasonal_order} likelihood could not be maximised "
+                                         "from any start")
+        best = max(rough, key=lambda r: r.llf)
+        polished = best
+        if thorough:
+            polished = sarimax.fit(start_params=best.params, disp=False, maxiter=maxiter, method="bfgs", gtol=1e-8,
+                                   cov_type="none")
+            if polished.llf < best.llf:  # pragma: no cover - BFGS does not leave a better point
+                polished = best
+        fitted = sarimax.smooth(polished.params, cov_type=cov if thorough else "none")
+    retvals = polished.mle_retvals or {}
+    # BFGS ends on "precision loss" when its finite-difference gradient is down to noise.
+    # That is a maximum if the Newton step from there would raise the log-likelihood by
+    # less than 1e-6 (the objective is minus the mean log-likelihood; Hinv its inverse
+    # Hessian as BFGS built it).
+    gradient, inverse_hessian = retvals.get("gopt"), retvals.get("Hinv")
+    converged = bool(retvals.get("converged", False))
+    if not converged and gradient is not None and inverse_hessian is not None:
+        gain = 0.5 * float(gradient @ inverse_hessian @ gradient) * sarimax.nobs
+        converged = 0 <= gain < 1e-6
+    unscale = np.r_[scale, np.ones(n_arma)]
+    estimates = np.asarray(fitted.params) * unscale
+    covariance = (np.asarray(fitted.cov_params()) * np.outer(unscale, unscale) if thorough
+                  else np.full((len(unscale), len(unscale)), np.nan))
+    d, D, s = order[1], seasonal_order[1], seasonal_order[3]
+    nobs = int(np.isfinite(endog).sum()) - d - D * s
+    return _ArimaMaximum(fitted, estimates, covariance, converged, list(sarimax.param_names), nobs)
+
+
+def _differenced_columns(X: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
+    for _ in range(d):
+        X = np.diff(X, axis=0)
+    for _ in range(D):
+        X = X[s:] - X[:-s]
+    return X
+
+
+def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = None, max_p: int = 3,
+                       max_q: int = 3, max_seasonal_p: int = 1, max_seasonal_q: int = 1,
+                       max_order: int = 5) -> tuple[tuple[int, int, int], tuple[int, int, int, int], pd.DataFrame]:
+    """The ARIMA order of the errors chosen as ``forecast::auto.arima(y, xreg = X,
+    stepwise = FALSE, approximation = FALSE)`` chooses it.
+
+    Differencing: ``d`` by KPSS tests (5% level, R's short lag ``trunc(4 (n/100)^0.25)``)
+    on the residuals of the regression on ``X``, as ``ndiffs``; ``D`` (with a seasonal
+    ``period``) when the seasonal strength of an STL decomposition of those residuals
+    exceeds 0.64, as ``nsdiffs``; then, as auto.arima, each is reduced while differencing
+    would turn a regressor other than the constant into a constant (so a design with a
+    linear trend is not differenced). Then every ``p <= max_p``, ``q <= max_q``,
+    ``P <= max_seasonal_p``, ``Q <= max_seasonal_q`` with ``p + q + P + Q <= max_order``
+    is fitted by exact maximum likelihood and the smallest AICc wins.
+
+    Returns the order, the seasonal order and the table of candidates (order, log-likelihood,
+    AICc), best first.
+    """
+    from statsmodels.tsa.seasonal import STL
+    from statsmodels.tsa.stattools import kpss
+
+    y = np.asarray(y, dtype=float)
+    A = X.to_numpy(dtype=float)
+    constant = np.all(A == A[:1], axis=0)
+    resid = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    seasonal = period is not None and period >= 2 and len(y) >= 2 * period + 1
+    D = 0
+    if seasonal:
+        parts = STL(resid, period=period, seasonal=10 * len(resid) + 1, robust=False).fit()
+        strength = 1 - np.var(parts.resid) / np.var(parts.resid + parts.seasonal)
+        D = int(strength > 0.64)
+    series, d = resid if not D else resid[period:] - resid[:-period], 0
+    while d < 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # p-value outside the table's range
+            p_value = kpss(series, regression="c", nlags=int(4 * (len(series) / 100) ** 0.25))[1]
+        if p_value >= 0.05:
+            break
+        d, series = d + 1, np.diff(series)
+    others = ~constant
+    while D and np.any(np.ptp(_differenced_columns(A[:, others], 0, D, period), axis=0) == 0):
+        D -= 1
+    while d and np.any(np.ptp(_differenced_columns(A[:, others], d, D, period or 1), axis=0) == 0):
+        d -= 1
+    s = period if seasonal else 0
+    identified = np.abs(_differenced_columns(A, d, D, s or 1)).max(axis=0) > 1e-10 if (d or D) else np.ones(A.shape[1], bool)
+    exog = A[:, identified]
+    rows = []
+    for p in range(max_p + 1):
+        for q in range(max_q + 1):
+            for P in range(max_seasonal_p + 1 if s else 1):
+                for Q in range(max_seasonal_q + 1 if s else 1):
+                    if p + q + P + Q > max_order:
+                        continue
+                    order, seasonal_order = (p, d, q), (P, D, Q, s)
+                    try:
+                        found = _maximise_arima(y, exog, order, seasonal_order, thorough=False)
+                    except AutoregressiveFitError:
+                        continue
+                    # As auto.arima: a model with an AR or MA root within 1.01 of the unit circle
+                    # is not chosen (nearly non-stationary or non-invertible).
+                    ar, ma = _polynomials(found.estimates[exog.shape[1]:], order, seasonal_order)
+                    roots = [np.abs(np.roots(np.trim_zeros(poly, "b")[::-1])) for poly in (ar, ma)]
+                    near_unit = any(len(r) and r.min() < 1.01 for r in roots)
+                    rows.append({"order": order, "seasonal_order": seasonal_order, "loglik": found.loglik,
+                                 "aicc": np.inf if near_unit else found.aicc()})
+    if not rows:
+        raise AutoregressiveFitError("no ARIMA order could be fitted to the pre-period")
+    table = pd.DataFrame(rows).sort_values("aicc", kind="stable").reset_index(drop=True)
+    return table.at[0, "order"], table.at[0, "seasonal_order"], table
+
+
 def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0),
            cov="approx", maxiter=200):
     """Regression with ARIMA errors by exact maximum likelihood, as R's ``stats::arima``.
@@ -760,10 +922,16 @@ def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0),
     pre-period trend) is absorbed by the differencing and dropped, as R drops the mean;
     ``details["absorbed"]`` names the dropped columns.
     """
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-    order, seasonal_order = parse_order(order), parse_order(seasonal_order, seasonal=True)
     X = data.X
+    chosen = None
+    if isinstance(order, str) and order.strip() == "auto":
+        # Chosen on the pre-period, with the pre-period's own terms (trend, calendar).
+        pre = model.design.time_since(data.time, 0) < 0
+        columns = [c for c in X.columns if c not in model.design.intervention_names(X) and X.loc[pre, c].any()]
+        period = int(seasonal_order[3]) if not isinstance(seasonal_order, str) and seasonal_order[3] else (
+            12 if is_monthly(data.time) else None)
+        order, seasonal_order, chosen = select_arima_order(data.y[pre], X.loc[pre, columns], period=period)
+    order, seasonal_order = parse_order(order), parse_order(seasonal_order, seasonal=True)
     full = _full_time_axis(data.time)
     shocks = _shock_ordinals(list(X.columns), full)
     exog = model.design.matrix(full, shock_columns=shocks).reindex(columns=X.columns, fill_value=0.0)
@@ -783,50 +951,9 @@ def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0),
         identified = np.abs(diffed).max(axis=0) > 1e-10
         absorbed = [c for c, keep in zip(exog.columns, identified) if not keep]
         exog = exog.loc[:, identified]
-    k = exog.shape[1]
-    css = _css_start(endog.to_numpy(), exog.to_numpy(), order, seasonal_order)
-    # Regressors rescaled so that their coefficients are of order one, as R's parscale
-    # does: otherwise a step change in the thousands and an AR coefficient below one share
-    # one quasi-Newton step, and the optimisers crawl.
-    scale = _coefficient_scales(endog.to_numpy(), exog.to_numpy(), order, seasonal_order)
-    sarimax = SARIMAX(endog.to_numpy(), exog=exog.to_numpy() * scale, order=order, seasonal_order=seasonal_order,
-                      trend="n", enforce_stationarity=True, enforce_invertibility=True, concentrate_scale=True)
-    n_arma = len(sarimax.start_params) - k
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # optimiser chatter; convergence is reported below
-        default = np.asarray(sarimax.start_params, dtype=float)
-        starts = [default, np.r_[default[:k], np.zeros(n_arma)]]
-        if css is not None:
-            starts.insert(0, np.r_[css[:k] / scale, css[k:]])
-        rough = []
-        for start in (x for x in starts if np.all(np.isfinite(x))):
-            try:
-                rough.append(sarimax.fit(start_params=start, disp=False, maxiter=maxiter, method="lbfgs",
-                                         cov_type="none"))
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-        if not rough:
-            raise AutoregressiveFitError(f"the ARIMA{order}x{seasonal_order} likelihood could not be maximised "
-                                         "from any start")
-        best = max(rough, key=lambda r: r.llf)
-        polished = sarimax.fit(start_params=best.params, disp=False, maxiter=maxiter, method="bfgs", gtol=1e-8,
-                               cov_type="none")
-        if polished.llf < best.llf:  # pragma: no cover - BFGS does not leave a better point
-            polished = best
-        fitted = sarimax.smooth(polished.params, cov_type=cov)
-    retvals = polished.mle_retvals or {}
-    # BFGS ends on "precision loss" when its finite-difference gradient is down to noise.
-    # That is a maximum if the Newton step from there would raise the log-likelihood by
-    # less than 1e-6 (the objective is minus the mean log-likelihood; Hinv its inverse
-    # Hessian as BFGS built it).
-    gradient, inverse_hessian = retvals.get("gopt"), retvals.get("Hinv")
-    converged = bool(retvals.get("converged", False))
-    if not converged and gradient is not None and inverse_hessian is not None:
-        gain = 0.5 * float(gradient @ inverse_hessian @ gradient) * sarimax.nobs
-        converged = 0 <= gain < 1e-6
-    unscale = np.r_[scale, np.ones(n_arma)]
-    estimates = np.asarray(fitted.params) * unscale
-    covariance = np.asarray(fitted.cov_params()) * np.outer(unscale, unscale)
+    found = _maximise_arima(endog.to_numpy(), exog.to_numpy(), order, seasonal_order, cov=cov, maxiter=maxiter)
+    k, fitted, estimates, covariance, converged = (exog.shape[1], found.fitted, found.estimates, found.covariance,
+                                                   found.converged)
     names = list(exog.columns)
     params = pd.Series(estimates[:k], index=names)
     cov_matrix = covariance[:k, :k]
@@ -837,11 +964,15 @@ def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0),
         warnings.warn(f"the ARIMA{order}x{seasonal_order} likelihood maximisation did not converge in {maxiter} "
                       "iterations; results.converged is False", RuntimeWarning, stacklevel=3)
     arma = {r_arma_name(name, s): (float(value), float(se)) for name, value, se in
-            zip(sarimax.param_names[k:], estimates[k:], np.sqrt(np.diag(covariance))[k:])}
+            zip(found.param_names[k:], estimates[k:], np.sqrt(np.diag(covariance))[k:])}
     if absorbed:
         warnings.warn(f"differencing leaves {absorbed} unidentified; they are dropped (fitted values are "
                       "then relative to an unknown level, effects are not affected)", RuntimeWarning, stacklevel=3)
     innovations = pd.Series(np.asarray(fitted.resid), index=full).loc[data.time]
+    if chosen is not None:
+        details.update(order_p=order[0], order_d=order[1], order_q=order[2], seasonal_p=seasonal_order[0],
+                       seasonal_d=seasonal_order[1], seasonal_q=seasonal_order[2], seasonal_period=seasonal_order[3],
+                       aicc_pre_period=float(chosen.at[0, "aicc"]))
     return params, cov_matrix, details, converged, innovations.to_numpy(), arma, absorbed
 
 
@@ -882,7 +1013,9 @@ def fit_autoregressive(model: "SegmentedRegression", *, method: str, **options: 
         default observed for Satterthwaite, as lmerTest, and expected for Kenward-Roger, as
         their paper), ``kenward_roger="1997"`` (or ``"linear"``: without the
         second-derivative term, see :meth:`REMLARFit.kenward_roger_cov`).
-        ``arima``: ``order=(1, 0, 0)``, ``seasonal_order=(0, 0, 0, 0)``, ``cov="approx"``
+        ``arima``: ``order=(1, 0, 0)`` (or ``"auto"``: chosen on the pre-period by
+        :func:`select_arima_order`, reported in ``cov_details`` as ``order_p``..),
+        ``seasonal_order=(0, 0, 0, 0)``, ``cov="approx"``
         (statsmodels ``cov_type``: the inverse numerical Hessian of the log-likelihood, as
         R's ``arima``; ``"oim"``, ``"opg"``, ``"robust"`` also work), ``maxiter=200``.
 

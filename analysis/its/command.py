@@ -105,7 +105,7 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
     if family != "gaussian" and errors in ("ols", "prais-winsten", "reml-ar1", "arima"):
         raise CommandError(f"--errors {errors} is for Gaussian models; with --family {family} use "
                            "independent, newey-west, latent-ar1 or --lagged-residual")
-    if errors != "arima" and (tuple(parse_order(options.arima_order)) != (1, 0, 0)
+    if errors != "arima" and (options.arima_order not in ((1, 0, 0), "1,0,0")
                               or any(parse_order(options.seasonal_order, seasonal=True))):
         raise CommandError("--arima-order and --seasonal-order go with --errors arima")
     time = _time_values(frame, options, source)
@@ -162,7 +162,7 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
         if options.lagged_residual:
             raise CommandError(f"--lagged-residual does not combine with --errors {errors}")
         method = {"reml-ar1": "reml-ar"}.get(errors, errors)
-        arima = ({"order": parse_order(options.arima_order),
+        arima = ({"order": "auto" if options.arima_order == "auto" else parse_order(options.arima_order),
                   "seasonal_order": parse_order(options.seasonal_order, seasonal=True)} if errors == "arima" else {})
         results = model.fit(errors=method, **arima)
     out = record(results, family=family, errors=errors, level=options.level)
@@ -192,6 +192,10 @@ def arima_record(results, model: SegmentedRegression) -> dict:
             for k in details if f"{k}_se" in details]
     absorbed = [c for c in model.design_data().X.columns if c not in results.params.index]
     out = {"arma": arma, "sigma2": details["sigma2"], "loglik": details["loglik"], "aic": details["aic"]}
+    if "order_p" in details:  # --arima-order auto
+        out["order"] = [int(details[k]) for k in ("order_p", "order_d", "order_q")]
+        out["seasonal_order"] = [int(details[k]) for k in ("seasonal_p", "seasonal_d", "seasonal_q", "seasonal_period")]
+        out["aicc_pre_period"] = details["aicc_pre_period"]
     if absorbed:
         out["absorbed_by_differencing"] = absorbed
     return out

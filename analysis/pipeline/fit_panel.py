@@ -19,7 +19,7 @@ from analysis.its.diagnostics import ljung_box_p_value
 from analysis.its.series import model_for_series
 from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
 from analysis.pipeline.settings import EvaluationSettings
-from analysis.registry import get_indicator
+from analysis.registry import get_indicator, get_province
 from analysis.synthesis.event_time import event_time_arrays, event_time_frame
 
 EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value",
@@ -94,6 +94,30 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     }
     event_time = event_time_arrays(province, number, res, through=end, level=level, bias_corrected=corrected)
     return rows, predictions, diagnostics, event_time
+
+
+def fit_one(panel: pd.DataFrame, *, starts: dict[str, pd.Period], province: str | int, indicator: int | str,
+            settings: EvaluationSettings) -> list[dict]:
+    """The effect rows of one series of a panel, fitted as :func:`fit_panel` fits it (the
+    same rows in the same order, the same start month and settings, :func:`fit_series`).
+
+    ``province`` is a code or a name (Chinese or English), ``indicator`` the annex number
+    or a name. Raises ``ValueError`` naming what is available when the panel has no such
+    series.
+    """
+    try:
+        code = get_province(province).code
+        number = get_indicator(indicator).number
+    except KeyError as err:
+        raise ValueError(err.args[0]) from None
+    series = panel[(panel["province"] == code) & (panel["indicator"] == number)]
+    if series.empty:
+        present = sorted(panel.loc[panel["province"] == code, "indicator"].unique().tolist())
+        where = (f"indicators present for {code}: {present}" if present
+                 else f"provinces present: {sorted(panel['province'].unique().tolist())}")
+        raise ValueError(f"the data have no rows for province {code} and indicator {number} ({where})")
+    rows, *_ = fit_series(series, start=starts[code], settings=settings)
+    return rows
 
 
 def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSettings]) -> tuple:

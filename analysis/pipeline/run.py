@@ -80,6 +80,43 @@ def write_tables(results: PanelResults, national: pd.DataFrame, tables: Path) ->
     return written + [tables / "predictions.parquet", tables / "predictions.csv"]
 
 
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """The checked inputs of a run: the usable panel, each province's start month, the
+    data-quality report and the files they came from."""
+
+    panel: pd.DataFrame
+    starts: dict[str, pd.Period]
+    quality: object
+    data_paths: list[Path]
+    plan_path: Path | None
+    changes_path: Path | None
+    quality_tables: dict = field(default_factory=dict)
+
+
+def read_inputs(data: str | Path | list[str | Path], *, plan_dates: str | Path | None = None,
+                definition_changes: str | Path | None = None, checks: CheckSettings | None = None,
+                exclude_invalid: bool = False, tables_dir: Path | None = None) -> EvaluationInputs:
+    """Read and check a run's inputs exactly as :func:`run_evaluation` does (the same
+    files found beside the panel, the same checks, the same start months), so that one
+    series can be refitted with the run's data (``python -m analysis fit DATA --province
+    P --indicator N``).
+
+    Raises :class:`~analysis.data.problems.DataValidationError` when the data are not
+    usable; ``tables_dir``, if given, receives the data-quality tables first.
+    """
+    data_paths, found_plan, found_changes = resolve_inputs(data)
+    plan_path = Path(plan_dates) if plan_dates is not None else found_plan
+    changes_path = Path(definition_changes) if definition_changes is not None else found_changes
+    checks = checks or CheckSettings()
+    quality = check_inputs(data_paths, plan_dates=plan_path, definition_changes=changes_path, settings=checks)
+    # The data-quality tables are written even when the data are refused, to be inspected.
+    tables = quality.write_tables(tables_dir) if tables_dir is not None else {}
+    panel = quality.usable_panel(exclude_invalid=exclude_invalid)
+    starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
+    return EvaluationInputs(panel, starts, quality, list(data_paths), plan_path, changes_path, tables)
+
+
 def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, plan_dates: str | Path | None = None,
                    settings: EvaluationSettings | None = None, workers: int = 1, tables_only: bool = False,
                    lang: str = "zh", progress: bool = False, echo=print,
@@ -152,16 +189,12 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     stage = _Stopwatch(summary.timings, echo)
     started = now()
     with stage("read"):
-        data_paths, found_plan, found_changes = resolve_inputs(data)
-        panel_path = data_paths[0]
-        plan_path = Path(plan_dates) if plan_dates is not None else found_plan
-        changes_path = Path(definition_changes) if definition_changes is not None else found_changes
         checks = checks or CheckSettings(washin=settings.washin)
-        quality = check_inputs(data_paths, plan_dates=plan_path, definition_changes=changes_path, settings=checks)
-        # The data-quality tables are written even when the data are refused, to be inspected.
-        quality_tables = quality.write_tables(out / "tables")
-        panel = quality.usable_panel(exclude_invalid=exclude_invalid)
-        starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
+        inputs = read_inputs(data, plan_dates=plan_dates, definition_changes=definition_changes, checks=checks,
+                             exclude_invalid=exclude_invalid, tables_dir=out / "tables")
+        quality, panel, starts, quality_tables = inputs.quality, inputs.panel, inputs.starts, inputs.quality_tables
+        data_paths, plan_path, changes_path = inputs.data_paths, inputs.plan_path, inputs.changes_path
+        panel_path = data_paths[0]
         pairs_path, series_path = find_comparisons(data, comparisons=comparisons)
         pairs = comparison_series = None
         if pairs_path is not None:

@@ -21,6 +21,7 @@ import pytest
 from scipy import optimize
 
 from analysis.its import ITSDesign, SegmentedRegression
+from analysis.its.autoregressive import select_arima_order
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "validation" / "data"
 REFERENCE = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "r_arima.csv")
@@ -123,3 +124,32 @@ def test_standard_errors_are_the_exact_likelihood_hessian():
     se = np.sqrt(np.diag(np.linalg.inv(hessian)))
     np.testing.assert_allclose(res.std_errors.to_numpy(), se[:4], rtol=1e-5)
     assert res.cov_details["ar1_se"] == pytest.approx(se[4], rel=1e-4)
+
+
+AUTO = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "r_auto_arima.csv").set_index("example")
+
+
+@pytest.mark.parametrize("example", ["deaths", "seatbelts"])
+def test_auto_order_is_the_order_auto_arima_chooses(example):
+    """forecast::auto.arima on the pre-period with the trend as xreg (tests/results/
+    r_auto_arima.R): the same order, and the same log-likelihood and AICc for it."""
+    y, time, start, _, _ = _series(example)
+    pre = ITSDesign(interruption=start).time_since(time) < 0
+    X = pd.DataFrame({"const": 1.0, "time": np.arange(1, pre.sum() + 1, dtype=float)})
+    order, seasonal, table = select_arima_order(y[pre], X, period=12)
+    ref = AUTO.loc[example]
+    assert order == (ref.p, ref.d, ref.q) and seasonal == (ref.P, ref.D, ref.Q, ref.period)
+    assert table.at[0, "aicc"] == pytest.approx(ref.aicc, abs=1e-3)
+    assert table.at[0, "loglik"] == pytest.approx(ref.loglik, abs=5e-4)
+
+
+def test_fit_with_auto_order_reports_the_chosen_order():
+    y, time, start, _, _ = _series("seatbelts")
+    # No month dummies: the pre-period terms are then the trend (and constant), as in R.
+    design = ITSDesign(interruption=start, first_post_time=1, seasonality="none")
+    res = SegmentedRegression(y, time=time, design=design).fit(errors="arima", order="auto")
+    chosen = tuple(int(res.cov_details[k]) for k in ("order_p", "order_d", "order_q", "seasonal_p", "seasonal_d",
+                                                     "seasonal_q", "seasonal_period"))
+    ref = AUTO.loc["seatbelts"]
+    assert chosen == (ref.p, ref.d, ref.q, ref.P, ref.D, ref.Q, ref.period)
+    assert {"ar1", "ma3", "sar1"} <= set(res.cov_details) and res.converged
