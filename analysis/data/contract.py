@@ -14,7 +14,8 @@ Two optional tables beside the panel set up a controlled ITS: ``comparisons.csv`
 (``indicator``, ``comparison``; :func:`analysis.synthesis.controls.read_comparisons`) and
 ``comparison_series.csv``, series outside the annex in the panel's long format with a
 ``series`` name and a declared ``measure`` (:mod:`analysis.data.comparison_series`); see
-:func:`find_comparisons`.
+:func:`find_comparisons`. A third, ``covariates.csv``, gives time-varying covariates that
+the models adjust for (:mod:`analysis.data.covariates`, :func:`find_covariates`).
 
 This module keeps the package's original entry points; :func:`analysis.data.quality.check_inputs`
 gives the full report (warnings, row accounting, series table, analysis checks).
@@ -39,6 +40,8 @@ DEFINITION_CHANGES_FILE_NAMES = ("definition_changes.csv", "definition_changes.x
 #: The controlled ITS's tables (:mod:`analysis.synthesis.controls`, :mod:`analysis.data.comparison_series`).
 COMPARISONS_FILE_NAMES = ("comparisons.csv",)
 COMPARISON_SERIES_FILE_NAMES = ("comparison_series.csv", "comparison_series.xlsx")
+#: Time-varying covariates of the series (:mod:`analysis.data.covariates`).
+COVARIATES_FILE_NAMES = ("covariates.csv", "covariates.xlsx")
 
 #: The contract's own checks only: points per phase, jumps and shifts concern an analysis.
 CONTRACT_ONLY = CheckSettings(analysis_checks=False)
@@ -112,6 +115,15 @@ def find_comparisons(paths: str | Path | Sequence[str | Path], *, comparisons: s
     found = (_sibling(folder, COMPARISON_SERIES_FILE_NAMES) for folder in (*beside, *folders))
     series = next((path for path in found if path is not None), None)
     return pairs, series
+
+
+def find_covariates(paths: str | Path | Sequence[str | Path]) -> Path | None:
+    """``covariates.csv`` (or ``.xlsx``) from the first data directory (or data file's
+    directory) that has one (see :mod:`analysis.data.covariates`)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    folders = [path if path.is_dir() else path.parent for path in map(Path, paths)]
+    return next((found for folder in folders if (found := _sibling(folder, COVARIATES_FILE_NAMES))), None)
 
 
 def read_panel(path: str | Path) -> pd.DataFrame:

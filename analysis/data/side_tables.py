@@ -25,14 +25,17 @@ _SIDE_ALIASES = {
 
 
 def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...], *,
-               aliases: Mapping[str, tuple[str, ...]] = _SIDE_ALIASES) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Read a small table (plan dates, changes of definition, comparison series): its first
-    sheet whose first non-empty row names the required columns.
+               aliases: Mapping[str, tuple[str, ...]] = _SIDE_ALIASES,
+               named_columns: bool = False) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Read a small table (plan dates, changes of definition, comparison series,
+    covariates): its first sheet whose first non-empty row names the required columns.
 
     Returns text columns by role (header names in ``aliases``, English or Chinese) plus
     ``line`` (the line in the file), ``file`` and ``sheet``, with a warning
     (``unknown-column``) for each named column of no role, which is not read; or None and the
-    problems of the file (unreadable, a missing column, no rows).
+    problems of the file (unreadable, a missing column, no rows). With ``named_columns``
+    the columns of no role are the table's data (covariates) and are returned under their
+    header text instead.
     """
     file = str(path)
     grids, problems = read_grids(path)
@@ -51,6 +54,8 @@ def side_table(path: str | Path, required: tuple[str, ...], optional: tuple[str,
             role = keys.get(header_key(text)) if pd.notna(text) else None
             if role and role not in columns:
                 columns[role] = j
+            elif named_columns and pd.notna(text) and str(text).strip() and str(text).strip() not in columns:
+                columns[str(text).strip()] = j
             elif pd.notna(text) and str(text).strip():
                 ignored.append(str(text))
         missing = [r for r in required if r not in columns]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.data.comparison_series import check_comparison_series
-from analysis.data.contract import find_comparisons, resolve_inputs
+from analysis.data.contract import find_comparisons, find_covariates, resolve_inputs
+from analysis.data.covariates import attach_covariates, read_covariates
 from analysis.data.contract import sha256 as sha256_file
 from analysis.data.problems import DataValidationError, problems_frame
 from analysis.data.quality import CheckSettings, check_inputs
@@ -92,6 +93,7 @@ class EvaluationInputs:
     plan_path: Path | None
     changes_path: Path | None
     quality_tables: dict = field(default_factory=dict)
+    covariates_path: Path | None = None
 
 
 def read_inputs(data: str | Path | list[str | Path], *, plan_dates: str | Path | None = None,
@@ -114,7 +116,14 @@ def read_inputs(data: str | Path | list[str | Path], *, plan_dates: str | Path |
     tables = quality.write_tables(tables_dir) if tables_dir is not None else {}
     panel = quality.usable_panel(exclude_invalid=exclude_invalid)
     starts = {**{code: checks.default_start for code in sorted(panel["province"].unique())}, **quality.starts}
-    return EvaluationInputs(panel, starts, quality, list(data_paths), plan_path, changes_path, tables)
+    covariates_path = find_covariates(data)
+    if covariates_path is not None:
+        table, problems = read_covariates(covariates_path)
+        if table is None:
+            raise DataValidationError(problems)
+        panel = attach_covariates(panel, table)
+    return EvaluationInputs(panel, starts, quality, list(data_paths), plan_path, changes_path, tables,
+                            covariates_path)
 
 
 def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, plan_dates: str | Path | None = None,
@@ -190,10 +199,11 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     started = now()
     with stage("read"):
         checks = checks or CheckSettings(washin=settings.washin)
-        inputs = read_inputs(data, plan_dates=plan_dates, definition_changes=definition_changes, checks=checks,
-                             exclude_invalid=exclude_invalid, tables_dir=out / "tables")
-        quality, panel, starts, quality_tables = inputs.quality, inputs.panel, inputs.starts, inputs.quality_tables
-        data_paths, plan_path, changes_path = inputs.data_paths, inputs.plan_path, inputs.changes_path
+        inputs_read = read_inputs(data, plan_dates=plan_dates, definition_changes=definition_changes, checks=checks,
+                                  exclude_invalid=exclude_invalid, tables_dir=out / "tables")
+        quality, panel, starts = inputs_read.quality, inputs_read.panel, inputs_read.starts
+        quality_tables = inputs_read.quality_tables
+        data_paths, plan_path, changes_path = inputs_read.data_paths, inputs_read.plan_path, inputs_read.changes_path
         panel_path = data_paths[0]
         pairs_path, series_path = find_comparisons(data, comparisons=comparisons)
         pairs = comparison_series = None
@@ -267,6 +277,8 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         inputs.append(describe_file(Path(plan_path), role="plan_dates"))
     if changes_path is not None:
         inputs.append(describe_file(Path(changes_path), role="definition_changes"))
+    if inputs_read.covariates_path is not None:
+        inputs.append(describe_file(inputs_read.covariates_path, role="covariates"))
     if pairs_path is not None:
         inputs.append(describe_file(Path(pairs_path), role="comparisons", rows=len(pairs)))
         if comparison_series is not None:
