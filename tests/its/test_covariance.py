@@ -1,5 +1,7 @@
 """Covariance estimators: reductions to closed forms and coverage with known truth."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,3 +191,40 @@ def test_latent_ar1_tail_is_nominal_in_short_series_with_shock_months():
     p_values = np.array(p_values)
     assert np.sum(p_values < 1e-4) <= 6
     assert 0.025 <= np.mean(p_values < 0.05) <= 0.06
+
+
+def _binomial_latent_ar1_rejections(latent_sd, replicates, seed):
+    """Level-change tests of a true null in binomial series (about 3000 trials a month,
+    sampling SD 0.04 on the logit scale) with a latent AR(1) (phi 0.4) of the given SD."""
+    months = pd.period_range("2019-01", periods=84, freq="M")
+    design = ITSDesign(interruption="2023-06", washin=3, seasonality="none")
+    X = design.matrix(months).to_numpy()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(replicates):
+        u = np.zeros(84)
+        u[0] = rng.normal(0, latent_sd)
+        for t in range(1, 84):
+            u[t] = 0.4 * u[t - 1] + rng.normal(0, latent_sd * np.sqrt(1 - 0.4**2))
+        n = rng.integers(2500, 3500, 84)
+        y = rng.binomial(n, 1 / (1 + np.exp(-(np.log(0.3 / 0.7) + 0.002 * X[:, 1] + u)))).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = SegmentedRegression(y, time=months, design=design, family="binomial", trials=n.astype(float)).fit()
+        rows.append((res.cov_details["sigma2"] == 0, res.coefficient("level_change").p_value < 0.05))
+    return np.array(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("latent_sd", [0.0, 0.02])
+def test_latent_variance_estimated_at_zero_keeps_the_marginal_size(latent_sd):
+    """The documented behaviour when the latent variance is estimated at 0 (docs/coverage.md):
+    the interval is the sampling one. Conditional on sigma2 = 0 tests are liberal when the
+    true latent SD is near the sampling SD (measured: 11% at SD 0.02, 19% at 0.03, in
+    4,000 replicates), but over all fits the size stays at or below 5% (measured 3.4% and
+    4.0%); this test holds the marginal rate below 6% with 1,500 replicates (MC SE 0.6
+    points) and checks that sigma2 = 0 does occur in the scenario."""
+    outcome = _binomial_latent_ar1_rejections(latent_sd, 1500, seed=11)
+    zero, reject = outcome[:, 0].astype(bool), outcome[:, 1].astype(bool)
+    assert zero.mean() > 0.05
+    assert reject.mean() < 0.06
