@@ -682,15 +682,21 @@ def _polynomials(params: np.ndarray, order: tuple[int, int, int], seasonal: tupl
     return np.polymul(np.r_[1.0, -ar][::-1], seasonal_ar[::-1])[::-1], np.polymul(np.r_[1.0, ma][::-1], seasonal_ma[::-1])[::-1]
 
 
+def _difference(values: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
+    """``(1 - B)^d (1 - B^s)^D`` applied down the rows of a vector or matrix."""
+    for _ in range(d):
+        values = np.diff(values, axis=0)
+    for _ in range(D):
+        values = values[s:] - values[:-s]
+    return values
+
+
 def _coefficient_scales(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
                         seasonal: tuple[int, int, int, int]) -> np.ndarray:
     """Standard errors of the least-squares regression of the differenced series on the
     differenced regressors (R's ``parscale``: 10 times these); 1 where undefined."""
     d, D, s = order[1], seasonal[1], seasonal[3]
-    for _ in range(d):
-        y, X = np.diff(y), np.diff(X, axis=0)
-    for _ in range(D):
-        y, X = y[s:] - y[:-s], X[s:] - X[:-s]
+    y, X = _difference(y, d, D, s), _difference(X, d, D, s)
     ok = np.isfinite(y)
     if X.shape[1] == 0 or ok.sum() <= X.shape[1]:
         return np.ones(X.shape[1])
@@ -714,11 +720,7 @@ def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
     from scipy.signal import lfilter
 
     d, D, s = order[1], seasonal[1], seasonal[3]
-    diffed_y, diffed_X = y.astype(float), X.astype(float)
-    for _ in range(d):
-        diffed_y, diffed_X = np.diff(diffed_y), np.diff(diffed_X, axis=0)
-    for _ in range(D):
-        diffed_y, diffed_X = diffed_y[s:] - diffed_y[:-s], diffed_X[s:] - diffed_X[:-s]
+    diffed_y, diffed_X = _difference(y.astype(float), d, D, s), _difference(X.astype(float), d, D, s)
     ok = np.isfinite(diffed_y)
     beta0 = np.linalg.lstsq(diffed_X[ok], diffed_y[ok], rcond=None)[0] if X.shape[1] else np.zeros(0)
     n_arma = order[0] + order[2] + seasonal[0] + seasonal[2]
@@ -824,14 +826,6 @@ def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, 
     return _ArimaMaximum(fitted, estimates, covariance, converged, list(sarimax.param_names), nobs)
 
 
-def _differenced_columns(X: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
-    for _ in range(d):
-        X = np.diff(X, axis=0)
-    for _ in range(D):
-        X = X[s:] - X[:-s]
-    return X
-
-
 def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = None, max_p: int = 3,
                        max_q: int = 3, max_seasonal_p: int = 1, max_seasonal_q: int = 1,
                        max_order: int = 5) -> tuple[tuple[int, int, int], tuple[int, int, int, int], pd.DataFrame]:
@@ -872,12 +866,12 @@ def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = N
             break
         d, series = d + 1, np.diff(series)
     others = ~constant
-    while D and np.any(np.ptp(_differenced_columns(A[:, others], 0, D, period), axis=0) == 0):
+    while D and np.any(np.ptp(_difference(A[:, others], 0, D, period), axis=0) == 0):
         D -= 1
-    while d and np.any(np.ptp(_differenced_columns(A[:, others], d, D, period or 1), axis=0) == 0):
+    while d and np.any(np.ptp(_difference(A[:, others], d, D, period or 1), axis=0) == 0):
         d -= 1
     s = period if seasonal else 0
-    identified = np.abs(_differenced_columns(A, d, D, s or 1)).max(axis=0) > 1e-10 if (d or D) else np.ones(A.shape[1], bool)
+    identified = np.abs(_difference(A, d, D, s or 1)).max(axis=0) > 1e-10 if (d or D) else np.ones(A.shape[1], bool)
     exog = A[:, identified]
     rows = []
     for p in range(max_p + 1):
@@ -943,12 +937,7 @@ def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0),
     if d or D:
         # Differencing removes the constant (and, for d >= 2, the trend) from the model:
         # those columns are not identified and are dropped, as R's arima drops the mean.
-        diffed = exog.to_numpy()
-        for _ in range(d):
-            diffed = np.diff(diffed, axis=0)
-        for _ in range(D):
-            diffed = diffed[s:] - diffed[:-s]
-        identified = np.abs(diffed).max(axis=0) > 1e-10
+        identified = np.abs(_difference(exog.to_numpy(), d, D, s)).max(axis=0) > 1e-10
         absorbed = [c for c, keep in zip(exog.columns, identified) if not keep]
         exog = exog.loc[:, identified]
     found = _maximise_arima(endog.to_numpy(), exog.to_numpy(), order, seasonal_order, cov=cov, maxiter=maxiter)

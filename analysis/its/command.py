@@ -15,7 +15,7 @@ import pandas as pd
 
 from analysis.its.autoregressive import parse_order
 from analysis.its.design import ITSDesign
-from analysis.its.model import SegmentedRegression
+from analysis.its.model import SegmentedRegression, check_covariates
 
 #: Internal coefficient names -> names in the command-line contract.
 TERM_NAMES = {"const": "intercept", "time": "pre_slope", "group": "diff_intercept", "group_time": "diff_pre_slope"}
@@ -59,6 +59,13 @@ class FitOptions:
     shocks: tuple[str, ...] = ()
     calendar: str = "none"
     extra: dict = field(default_factory=dict)
+
+    def calendar_terms(self) -> dict:
+        """Spring Festival and shock options of the design: off unless given, or the
+        ``calendar``'s terms where it is given and they are not."""
+        given = self.calendar != "none"
+        return {"spring_festival": None if given and not self.spring_festival else self.spring_festival,
+                "shocks": None if given and not self.shocks else tuple(self.shocks), "calendar": self.calendar}
 
     def resolved_family(self) -> str:
         if self.family is not None:
@@ -109,14 +116,11 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
                               or any(parse_order(options.seasonal_order, seasonal=True))):
         raise CommandError("--arima-order and --seasonal-order go with --errors arima")
     time = _time_values(frame, options, source)
-    calendar_given = options.calendar != "none"
     design = ITSDesign(
         interruptions=tuple(_interruption(t) for t in options.interventions),
         seasonality=options.seasonality,
         period=None if options.seasonality == "none" else 12,
-        spring_festival=None if calendar_given and not options.spring_festival else options.spring_festival,
-        shocks=None if calendar_given and not options.shocks else tuple(options.shocks),
-        calendar=options.calendar,
+        **options.calendar_terms(),
         exclude=tuple(_interruption(t) for t in options.exclude),
         first_post_time=options.first_post_time,
         slope_change=options.slope_change,
@@ -172,16 +176,13 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
 
 
 def covariate_frame(frame: pd.DataFrame, names: Sequence[str], source: str) -> pd.DataFrame:
-    """The ``--covariate`` columns, checked with the file's line numbers in the message."""
-    columns = {}
-    for name in names:
-        values = pd.to_numeric(_column(frame, name, "--covariate", source), errors="coerce")
-        bad = values.index[~np.isfinite(values.to_numpy(dtype=float))]
-        if len(bad):
-            raise CommandError(f"{source}: covariate column {name!r} has missing or non-numeric values in rows "
-                               f"{[int(i) + 2 for i in bad[:10]]} (line numbers of the file, header = 1)")
-        columns[name] = values.to_numpy(dtype=float)
-    return pd.DataFrame(columns)
+    """The ``--covariate`` columns, checked (:func:`analysis.its.model.check_covariates`)
+    with the file's line numbers in the message (the header is line 1)."""
+    columns = pd.DataFrame({name: _column(frame, name, "--covariate", source) for name in names})
+    try:
+        return check_covariates(columns, pd.RangeIndex(len(frame)), row_numbers=frame.index + 2)
+    except ValueError as err:
+        raise CommandError(f"{source}: {err}") from None
 
 
 def arima_record(results, model: SegmentedRegression) -> dict:
@@ -232,13 +233,9 @@ def forecast_record(y: pd.Series, time: pd.Series, options: FitOptions, *, famil
     cov = {"independent": None, "ols": None}.get(errors, errors)
     if cov not in (None, "newey-west", "latent-ar1"):
         raise CommandError(f"--design forecast supports --errors independent, newey-west or latent-ar1, not {errors}")
-    calendar_given = options.calendar != "none"
     model = ForecastITS(y.to_numpy(float), time=time.to_numpy(), interruption=_interruption(options.interventions[0]),
                         family=family, seasonality=options.seasonality,
-                        period=None if options.seasonality == "none" else 12,
-                        spring_festival=None if calendar_given and not options.spring_festival else options.spring_festival,
-                        shocks=None if calendar_given and not options.shocks else tuple(options.shocks),
-                        calendar=options.calendar,
+                        period=None if options.seasonality == "none" else 12, **options.calendar_terms(),
                         **{k: v for k, v in kwargs.items() if k in ("trials", "exposure", "covariates")})
     res = model.fit(cov_type=cov, level=options.level)
     terms = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -435,12 +436,14 @@ def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: flo
     return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
 
 
-def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index) -> pd.DataFrame | None:
+def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index, *,
+                     row_numbers: Sequence[int] | None = None) -> pd.DataFrame | None:
     """Covariates as a float frame on ``time``, or an error naming the column and rows.
 
     Refused: a length other than the data's; missing or non-numeric values (the rows are
-    named, 1-based, in the data's order: nothing is dropped or imputed); a constant column
-    (it is collinear with the intercept).
+    named, 1-based in the data's order or as ``row_numbers`` gives them, e.g. a file's
+    lines: nothing is dropped or imputed); a constant column (it is collinear with the
+    intercept).
 
     Examples
     --------
@@ -465,8 +468,9 @@ def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index
         values = pd.to_numeric(covariates[name], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
+            rows = np.arange(1, len(values) + 1) if row_numbers is None else np.asarray(row_numbers)
             raise ModelError(f"covariate {str(name)!r} has missing or non-numeric values in rows "
-                             f"{[int(i) + 1 for i in bad[:10]]}{' ...' if len(bad) > 10 else ''}")
+                             f"{[int(i) for i in rows[bad[:10]]]}{' ...' if len(bad) > 10 else ''}")
         if np.ptp(values) == 0:
             raise ModelError(f"covariate {str(name)!r} is constant ({values[0]:g}): it cannot be told apart "
                              "from the intercept; leave it out")

@@ -133,7 +133,7 @@ def test_fit_command_refuses_bad_covariate_values_with_file_lines(tmp_path, caps
     code = main(["fit", str(path), "--outcome", "events", "--time", "month", "--intervention", "2021-01",
                  "--offset", "days", "--covariate", "beds"])
     err = capsys.readouterr().err
-    assert code == 2 and "covariate column 'beds'" in err and "[7]" in err and "Traceback" not in err
+    assert code == 2 and "covariate 'beds' has missing or non-numeric values in rows [7]" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("option, message", [
