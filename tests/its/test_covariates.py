@@ -152,3 +152,19 @@ def test_fit_command_refuses_bad_arima_orders(tmp_path, capsys, option, message)
     code = main(args + option)
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("column, message", [
+    ("flat", "'flat' is constant"),
+    ("after", r"covariate(s) ['after'] are collinear"),
+])
+def test_fit_command_refuses_constant_and_collinear_covariates(tmp_path, capsys, column, message):
+    _, _, counts, exposure, _ = _data()
+    frame = pd.DataFrame({"month": MONTHS.astype(str), "events": counts, "days": exposure, "flat": 3.0,
+                          "after": (MONTHS >= pd.Period("2021-01", "M")).astype(float) * 2})
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    code = main(["fit", str(path), "--outcome", "events", "--time", "month", "--intervention", "2021-01",
+                 "--offset", "days", "--covariate", column])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
