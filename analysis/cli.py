@@ -92,11 +92,7 @@ def _run(args: argparse.Namespace) -> int:
                                  report_langs=args.report_langs, use_cache=not args.no_cache,
                                  robustness=args.robustness, comparisons=args.comparisons)
     except DataValidationError as err:
-        report = getattr(err, "report", None)
-        # The same report as 'validate' prints.
-        print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}",
-              file=sys.stderr)
-        return 2
+        return _unusable(err)
     except (FileNotFoundError, ComparisonsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -172,6 +168,13 @@ def _pool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unusable(err: Exception) -> int:
+    """Data refused by the checks: the same report as ``validate`` prints; exit status 2."""
+    report = getattr(err, "report", None)
+    print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}", file=sys.stderr)
+    return 2
+
+
 def _settings(args: argparse.Namespace, **extra):
     """The run's model settings from the options ``run`` and ``fit --province`` share."""
     from analysis.pipeline.settings import EvaluationSettings
@@ -205,10 +208,7 @@ def _fit_evaluation_series(args: argparse.Namespace) -> int:
         rows = fit_one(inputs.panel, starts=inputs.starts, province=args.province, indicator=args.indicator,
                        settings=settings)
     except DataValidationError as err:
-        report = getattr(err, "report", None)
-        print(f"error: the input data are not usable\n{report.to_text() if report is not None else err}",
-              file=sys.stderr)
-        return 2
+        return _unusable(err)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
