@@ -25,9 +25,11 @@ else
 endif
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
 
 test-fast: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(WORKERS) -q -m "not slow and not e2e"
 
 setup: $(STAMP)
@@ -55,4 +57,5 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(OUT) build data/synthetic
+	rm -rf build data/synthetic
+	find $(OUT) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -74,7 +74,7 @@ def _template(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from analysis.data.problems import DataValidationError
     from analysis.pipeline.run import run_evaluation
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
     from analysis.synthesis.controls import ComparisonsError
 
     settings = _settings(args, pooling_absolute_counts=args.absolute_counts)
@@ -177,7 +177,7 @@ def _unusable(err: Exception) -> int:
 
 def _settings(args: argparse.Namespace, **extra):
     """The run's model settings from the options ``run`` and ``fit --province`` share."""
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
 
     return EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality or "month",
                               bias_corrected_effects=args.bias_corrected, **extra)
@@ -185,10 +185,10 @@ def _settings(args: argparse.Namespace, **extra):
 
 def _fit_evaluation_series(args: argparse.Namespace) -> int:
     """``fit DATA --province P --indicator N``: one series of the run's data, fitted with
-    the run's settings by the run's own code (:func:`analysis.pipeline.fit_panel.fit_one`)."""
+    the run's settings by the run's own code (:func:`analysis.evaluation.fit_panel.fit_one`)."""
     from analysis.data.problems import DataValidationError
     from analysis.data.quality import CheckSettings
-    from analysis.pipeline.fit_panel import fit_one
+    from analysis.evaluation.fit_panel import fit_one
     from analysis.pipeline.run import read_inputs
 
     if args.province is None or args.indicator is None:
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seasonality", default="month", help="none, month or fourier:K")
     run.add_argument("--absolute-counts", default="equal", choices=["equal", "inverse-variance", "relative"],
                      help="how national absolute effects of proportions and rates are pooled (default: unweighted "
-                          "mean of the provinces; see analysis.pipeline.national.national_effects)")
+                          "mean of the provinces; see analysis.synthesis.national.national_effects)")
     run.add_argument("--bias-corrected", action="store_true",
                      help="correct absolute and cumulative effects of proportions and rates for the bias of the "
                           "back-transformed counterfactual (ITSResults.effect_at)")

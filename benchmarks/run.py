@@ -15,8 +15,8 @@ import statsmodels.api as sm
 from analysis.data.contract import validate_panel
 from analysis.data.synthetic import generate
 from analysis.its import SegmentedRegression
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.evaluation.settings import EvaluationSettings
 
 
 def canonical(panel: pd.DataFrame) -> pd.DataFrame:

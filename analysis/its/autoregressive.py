@@ -74,18 +74,28 @@ from __future__ import annotations
 import warnings
 import weakref
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize
 
+from analysis.its.design import DesignData, ITSDesign
 from analysis.its.estimability import check_residual_variation
+from analysis.its.families import Family
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, ordinals
 
-if TYPE_CHECKING:
-    from analysis.its.model import DesignData, SegmentedRegression
+class SingleSeriesModel(Protocol):
+    """What the error models read from a model (a :class:`~analysis.its.model.SegmentedRegression`
+    of one Gaussian series), named here so that this module needs nothing from the model's."""
+
+    design: ITSDesign
+    family: Family
+    group: np.ndarray | None
+    series: np.ndarray
+
+    def design_data(self) -> DesignData: ...
 
 METHODS = ("prais-winsten", "cochrane-orcutt", "reml-ar", "arima")
 DF_METHODS = ("satterthwaite", "kenward-roger", "residual")
@@ -898,7 +908,7 @@ def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = N
     return table.at[0, "order"], table.at[0, "seasonal_order"], table
 
 
-def _arima(model: "SegmentedRegression", data: "DesignData", *, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0),
+def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0),
            cov="approx", maxiter=200):
     """Regression with ARIMA errors by exact maximum likelihood, as R's ``stats::arima``.
 
@@ -984,7 +994,7 @@ _OPTIONS = {
 }
 
 
-def fit_autoregressive(model: "SegmentedRegression", *, method: str, **options: object) -> ITSResults:
+def fit_autoregressive(model: SingleSeriesModel, *, method: str, **options: object) -> ITSResults:
     """Fit a Gaussian single-series ITS model with autocorrelated errors.
 
     Parameters
@@ -1119,14 +1129,14 @@ def fit_autoregressive(model: "SegmentedRegression", *, method: str, **options: 
     return results
 
 
-def _effect_gradient(model: "SegmentedRegression", data: "DesignData", names: list[str], when: pd.Index) -> np.ndarray:
+def _effect_gradient(model: SingleSeriesModel, data: DesignData, names: list[str], when: pd.Index) -> np.ndarray:
     """``x(t) - x_cf(t)``: the gradient of the effect at ``when`` (identity link)."""
     shocks = _shock_ordinals(names, data.time)
     rows = model.design.matrix(when, shock_columns=shocks).reindex(columns=names, fill_value=0.0)
     return (rows.to_numpy() - model.design.counterfactual(rows).to_numpy())[0]
 
 
-def _df_gradients(model: "SegmentedRegression", data: "DesignData", names: list[str],
+def _df_gradients(model: SingleSeriesModel, data: DesignData, names: list[str],
                   df_at: TimeLike | str | None) -> list[np.ndarray]:
     """Contrasts whose degrees of freedom set the results' single ``df`` (see module docs)."""
     if df_at is None or df_at == "min":

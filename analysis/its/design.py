@@ -319,3 +319,22 @@ class ITSDesign:
                     f"{sum(counts[1:])} post-interruption in all, after a {self.washin}-period wash-in): "
                     f"an interrupted time series needs at least {minimum} in each phase")
         return counts[0], int(sum(counts[1:]))
+
+
+@dataclass(frozen=True)
+class DesignData:
+    """The rows a model is fitted to, with their design matrix.
+
+    Estimators other than the GLM fit (e.g. regression with ARMA errors) start from here.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    size: np.ndarray | None
+    time: pd.Index
+    series: np.ndarray
+    fit_mask: np.ndarray
+    n_pre: int
+    n_post: int
+    #: Design matrix of every row of the data (fitted or not), before unused columns are dropped.
+    all_rows: pd.DataFrame | None = None

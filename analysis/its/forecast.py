@@ -74,7 +74,8 @@ from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignError, ITSDesign
 from analysis.its.effects import Contrast
 from analysis.its.families import Family
-from analysis.its.model import DesignData, ModelError, SegmentedRegression, ShortSeriesWarning, check_covariates, fit_glm
+from analysis.its.design import DesignData
+from analysis.its.model import ModelError, SegmentedRegression, ShortSeriesWarning, check_covariates, fit_glm
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, label, ordinals
 
 INTERVALS = ("prediction", "confidence")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.its.covariance import FitContext, get_estimator
-from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, ITSDesign
+from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, DesignData, ITSDesign
 from analysis.its.estimability import ModelError, check_mle_exists, check_residual_variation
 from analysis.its.families import (Family, ThetaWarning, get_family, negbin_loglik, overdispersion_score,
                                    poisson_loglik, theta_ml)
@@ -20,25 +20,6 @@ from analysis.its.timeaxis import as_time_index, ordinals
 
 class ShortSeriesWarning(UserWarning):
     """A phase has fewer points than recommended for a reliable ITS."""
-
-
-@dataclass(frozen=True)
-class DesignData:
-    """The rows a model is fitted to, with their design matrix.
-
-    Estimators other than the GLM fit (e.g. regression with ARMA errors) start from here.
-    """
-
-    X: pd.DataFrame
-    y: np.ndarray
-    size: np.ndarray | None
-    time: pd.Index
-    series: np.ndarray
-    fit_mask: np.ndarray
-    n_pre: int
-    n_post: int
-    #: Design matrix of every row of the data (fitted or not), before unused columns are dropped.
-    all_rows: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

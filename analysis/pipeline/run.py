@@ -16,13 +16,13 @@ from analysis.data.covariates import attach_covariates, read_covariates
 from analysis.data.contract import sha256 as sha256_file
 from analysis.data.problems import DataValidationError, problems_frame
 from analysis.data.quality import CheckSettings, check_inputs
-from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
-from analysis.pipeline.fit_panel import EFFECT_COLUMNS, PanelResults, fit_panel
+from analysis.evaluation.cache import ResultCache, code_fingerprint, digest
+from analysis.evaluation.fit_panel import EFFECT_COLUMNS, PanelResults, fit_panel
 from analysis.pipeline.manifest import describe_file, now, write_manifest
-from analysis.pipeline.national import national_effects
-from analysis.pipeline.recovery import coverage_summary, recovery_table
+from analysis.synthesis.national import national_effects
+from analysis.synthesis.recovery import coverage_summary, recovery_table
 from analysis.pipeline.render import NotebookJob, render_notebooks
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.pipeline.synthesis_tables import event_time_tables, meta_regression_tables, robustness_tables
 from analysis.registry import timeline
 from analysis.synthesis.controls import controlled_effects, national_controlled, read_comparisons
@@ -167,7 +167,7 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     use_cache : bool
         Reuse the fits of provinces whose rows are unchanged and the pages whose inputs are
         unchanged, from ``OUT/.cache`` (keys include a fingerprint of the code; see
-        :mod:`analysis.pipeline.cache`). False recomputes everything (and refreshes the cache).
+        :mod:`analysis.evaluation.cache`). False recomputes everything (and refreshes the cache).
     robustness : bool
         Refit the panel for the robustness tables (wash-in 0/6, national start, without
         COVID months, Newey-West, leave-one-province-out), the in-time placebo tests and the

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from analysis.pipeline.fit_panel import PanelResults
-from analysis.pipeline.national import pooling_inputs
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import PanelResults
+from analysis.synthesis.national import pooling_inputs
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.registry import timeline
 from analysis.synthesis.event_time import cohort_heterogeneity, pooled_event_time
 from analysis.synthesis.metaregression import meta_regression_frame

@@ -40,7 +40,10 @@ import pandas as pd
 
 from analysis.registry import get_indicator, indicators
 from analysis.report import narrative
+from analysis.report.site import CSS  # the run's pages and the report share one style
 from analysis.report.tables import (
+    readable_numeric_columns,
+    readable_table,
     read_optional,
     LANGS,
     RunTables,
@@ -223,34 +226,6 @@ _TEXT: dict[str, dict[str, str]] = {
     "figure": {"zh": "图", "en": "Figure"},
     "table": {"zh": "表", "en": "Table"},
 }
-# Column labels of optional tables whose schema the report does not know in advance.
-_GENERIC_COLUMNS = {
-    "variant_min": {"zh": "各设定最小值", "en": "Variants: min"},
-    "variant_max": {"zh": "各设定最大值", "en": "Variants: max"},
-    "n_variants": {"zh": "设定数", "en": "Variants"},
-    "variants_disagreeing": {"zh": "结论不同的设定", "en": "Variants that disagree"},
-    "loo_min": {"zh": "逐一剔除省份最小值", "en": "Leave-one-out: min"},
-    "loo_max": {"zh": "逐一剔除省份最大值", "en": "Leave-one-out: max"},
-    "loo_disagreeing": {"zh": "剔除后结论改变的省份", "en": "Provinces whose omission changes the verdict"},
-    "conclusion_robust": {"zh": "结论稳健", "en": "Robust"},
-    "direction": {"zh": "改善方向", "en": "Better"},
-    "verdict": {"zh": "结论", "en": "Verdict"},
-    "province": {"zh": "省份", "en": "Province"},
-    "comparison": {"zh": "对照序列", "en": "Comparison"},
-    "pooled_as": {"zh": "合并方式", "en": "Pooled as"},
-    "indicator": {"zh": "指标", "en": "Indicator"},
-    "measure": {"zh": "效应量", "en": "Measure"},
-    "estimate": {"zh": "估计值", "en": "Estimate"},
-    "se": {"zh": "标准误", "en": "SE"},
-    "ci_low": {"zh": "95% CI 下限", "en": "CI low"},
-    "ci_high": {"zh": "95% CI 上限", "en": "CI high"},
-    "p_value": {"zh": "P值", "en": "p"},
-    "n": {"zh": "n", "en": "n"},
-    "coverage": {"zh": "覆盖率", "en": "Coverage"},
-    "false_positive_rate": {"zh": "假阳性率", "en": "False-positive rate"},
-    "power": {"zh": "检验效能", "en": "Power"},
-    "median_abs_error": {"zh": "绝对误差中位数", "en": "Median absolute error"},
-}
 
 
 def text(key: str, lang: str = "zh", **fields: object) -> str:
@@ -400,8 +375,6 @@ class ReportDocument:
     # -- HTML ---------------------------------------------------------------------------
     def to_html(self) -> str:
         """A self-standing HTML page (figures linked from ``figures/``)."""
-        from analysis.report.site import _CSS  # the run's pages and the report share one style
-
         lang = self.lang
         esc = html.escape
         body: list[str] = []
@@ -443,7 +416,7 @@ class ReportDocument:
                 f'<nav><h2>{esc(text("contents", lang))}</h2><ol class="toc">{"".join(toc)}</ol></nav>')
         return (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{esc(self.title)}</title>\n'
-                f"<style>{_CSS}{_REPORT_CSS}</style>\n</head>\n<body>\n{head}\n<main>\n" + "\n".join(body)
+                f"<style>{CSS}{_REPORT_CSS}</style>\n</head>\n<body>\n{head}\n<main>\n" + "\n".join(body)
                 + "\n</main>\n</body>\n</html>\n")
 
 
@@ -577,59 +550,6 @@ def _source_digest(*modules: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Formatting helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _fmt(value: object, column: str) -> str:
-    if value is None or value is pd.NA:
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "✓" if value else "–"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return "–"
-        if column == "p_value" or column.startswith("p_") or column.endswith("_p"):
-            return format_p(float(value))
-        if float(value).is_integer() and abs(value) < 1e6:
-            return str(int(value))
-        return f"{value:.3g}".replace("-", "\u2212")
-    return str(value)
-
-
-def readable_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """A table of any schema made readable: names for codes, labels, rounding.
-
-    Columns without any value are left out (the workbook keeps them)."""
-    out = pd.DataFrame(index=range(len(frame)))
-    for column in frame.columns:
-        if frame[column].isna().all():
-            continue
-        values = frame[column].tolist()
-        if column == "province":
-            shown = [province_name(str(v), lang) for v in values]
-        elif column == "measure":
-            shown = [measure_label(v, lang) if isinstance(v, str) and v in _MEASURES else _fmt(v, column)
-                     for v in values]
-        elif column == "verdict":
-            shown = [verdict_label(v, lang) if v in ("improvement", "deterioration", "inconclusive")
-                     else _fmt(v, column) for v in values]
-        else:
-            shown = [_fmt(v, str(column)) for v in values]
-        label = _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column))
-        out[label] = shown
-    return out
-
-
-_MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_relative", "effect_cumulative")
-
-
-def readable_numeric_columns(frame: pd.DataFrame, shown: pd.DataFrame, lang: str) -> tuple[str, ...]:
-    """Labels of the numeric columns of :func:`readable_table`'s output (to right-align)."""
-    labels = {str(column): _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column)) for column in frame.columns}
-    return tuple(labels[str(column)] for column in frame.columns
-                 if labels[str(column)] in shown.columns and pd.api.types.is_numeric_dtype(frame[column])
-                 and column not in ("indicator",))
 
 
 def _key_value(rows: Sequence[tuple[str, object]], lang: str, *, key: str, caption: str,

@@ -18,16 +18,16 @@ from matplotlib.patches import Patch
 
 from analysis.registry import get_indicator
 from analysis.report.figures import (
-    _FITTED,
-    _WASHIN,
+    FITTED_COLOUR,
+    WASHIN_COLOUR,
     DPI,
-    _check_lang,
-    _format_percent_tick,
-    _indicator_title,
-    _relative_limits,
-    _relative_ticks,
-    _t,
-    _wrap,
+    check_lang,
+    format_percent_tick,
+    indicator_title,
+    relative_limits,
+    relative_ticks,
+    figure_text,
+    wrap_label,
 )
 from analysis.report.fonts import use_cjk_font
 from analysis.report.tables import unit_label
@@ -112,7 +112,7 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
     >>> fig.axes[0].get_xlabel()
     'Months since the provincial plan start'
     """
-    _check_lang(lang)
+    check_lang(lang)
     if measure not in ("effect_relative", "effect_absolute"):
         raise ValueError(f"measure must be 'effect_relative' or 'effect_absolute', not {measure!r}")
     use_cjk_font()
@@ -133,7 +133,7 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
 
     washin = k[(curve["phase"] == "washin").to_numpy()]
     if washin.size:
-        ax.axvspan(washin.min() - 0.5, washin.max() + 0.5, color=_WASHIN, alpha=0.18, lw=0, zorder=0)
+        ax.axvspan(washin.min() - 0.5, washin.max() + 0.5, color=WASHIN_COLOUR, alpha=0.18, lw=0, zorder=0)
     ax.axhline(0.0, color="#222222", lw=0.8, zorder=1)
 
     lines = []
@@ -146,17 +146,17 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
             ax.plot(series["event_time"].to_numpy(int), y, color=_PROVINCE, lw=0.7, alpha=0.8, zorder=1)
             lines.append(y)
 
-    ax.fill_between(k, lo, hi, color=_FITTED, alpha=0.22, lw=0, zorder=2)
-    ax.plot(k, est, color=_FITTED, lw=1.6, marker="o", ms=3, zorder=3)
+    ax.fill_between(k, lo, hi, color=FITTED_COLOUR, alpha=0.22, lw=0, zorder=2)
+    ax.plot(k, est, color=FITTED_COLOUR, lw=1.6, marker="o", ms=3, zorder=3)
 
     ax.set_xlim(k.min() - 0.6, k.max() + 0.6)
     if relative:
-        ylim = _relative_limits(np.concatenate([lo, *lines]), np.concatenate([hi, *lines]))
+        ylim = relative_limits(np.concatenate([lo, *lines]), np.concatenate([hi, *lines]))
         ax.set_ylim(*ylim)
-        ticks = _relative_ticks(*ylim)
+        ticks = relative_ticks(*ylim)
         ax.set_yticks([math.log1p(t / 100) for t in ticks])
-        ax.set_yticklabels([_format_percent_tick(t) for t in ticks])
-        detail = _t("log_ratio", lang)
+        ax.set_yticklabels([format_percent_tick(t) for t in ticks])
+        detail = figure_text("log_ratio", lang)
     else:
         values = np.concatenate([lo, hi, [0.0], *lines]) if lines else np.concatenate([lo, hi, [0.0]])
         values = values[np.isfinite(values)]
@@ -185,22 +185,22 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
                 fontsize=7.5, color="#444444", zorder=4,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
 
-    title = _wrap(_indicator_title(ind.number, lang), lang, width_zh=34, width_en=70)
-    direction = _t("higher" if ind.direction == "up" else "lower", lang)
+    title = wrap_label(indicator_title(ind.number, lang), lang, width_zh=34, width_en=70)
+    direction = figure_text("higher" if ind.direction == "up" else "lower", lang)
     fig.text(0.9 / width, 1 - 0.12 / height, f"{title}（{direction}）" if lang == "zh" else f"{title} ({direction})",
              ha="left", va="top", fontsize=11.5)
     fig.text(0.9 / width, 1 - 0.45 / height, _text("subtitle", lang, measure=name), ha="left", va="top",
              fontsize=9, color="#333333")
-    handles = [(Patch(color=_FITTED, alpha=0.3, lw=0), Line2D([], [], color=_FITTED, lw=1.6, marker="o", ms=3))]
+    handles = [(Patch(color=FITTED_COLOUR, alpha=0.3, lw=0), Line2D([], [], color=FITTED_COLOUR, lw=1.6, marker="o", ms=3))]
     labels = [_text("national", lang)]
     if lines:
         handles.append(Line2D([], [], color=_PROVINCE, lw=1.0))
         labels.append(_text("provinces", lang))
     if washin.size:
-        handles.append(Patch(color=_WASHIN, alpha=0.3, lw=0))
-        labels.append(_t("washin", lang))
+        handles.append(Patch(color=WASHIN_COLOUR, alpha=0.3, lw=0))
+        labels.append(figure_text("washin", lang))
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.9 / width, 1 - 0.72 / height), ncol=len(handles),
                frameon=False, fontsize=8.5, borderaxespad=0, handlelength=2.0, columnspacing=1.6)
-    note = _wrap(_text("note", lang), lang, width_zh=58, width_en=120)
+    note = wrap_label(_text("note", lang), lang, width_zh=58, width_en=120)
     fig.text(0.9 / width, 0.1 / height, note, ha="left", va="bottom", fontsize=7.5, color="#555555")
     return fig

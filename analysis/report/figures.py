@@ -73,10 +73,10 @@ VERDICT_MARKERS = {"improvement": "o", "deterioration": "s", "inconclusive": "D"
 #: Default resolution: 32 province figures must stay quick to draw and small to store.
 DPI = 90
 _OBSERVED = "#4D4D4D"
-_FITTED = OKABE_ITO["blue"]
+FITTED_COLOUR = OKABE_ITO["blue"]
 _COUNTERFACTUAL = OKABE_ITO["orange"]
 _START = OKABE_ITO["reddish_purple"]
-_WASHIN = OKABE_ITO["sky_blue"]
+WASHIN_COLOUR = OKABE_ITO["sky_blue"]
 _COVID = "#BBBBBB"
 #: Relative-effect axes show at most -60% .. +150%; longer intervals end in an arrow.
 _REL_CLIP = (math.log(0.4), math.log(2.5))
@@ -112,7 +112,7 @@ _TEXT = {
 }
 
 
-def _t(key: str, lang: str, **fields: str) -> str:
+def figure_text(key: str, lang: str, **fields: str) -> str:
     return _TEXT[key][lang].format(**fields)
 
 
@@ -170,7 +170,7 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: float | None = None) -> P
 # ---------------------------------------------------------------------------------------
 
 
-def _check_lang(lang: str) -> None:
+def check_lang(lang: str) -> None:
     if lang not in ("zh", "en"):
         raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
 
@@ -192,18 +192,18 @@ def _runs(months: Sequence[pd.Period]) -> list[tuple[pd.Period, pd.Period]]:
     return runs
 
 
-def _wrap(text: str, lang: str, *, width_zh: int, width_en: int) -> str:
+def wrap_label(text: str, lang: str, *, width_zh: int, width_en: int) -> str:
     """Wrap a label; Chinese has no spaces, so it is cut every ``width_zh`` characters."""
     if lang == "zh":
         return "\n".join(text[i:i + width_zh] for i in range(0, len(text), width_zh))
     return "\n".join(textwrap.wrap(text, width=width_en, break_on_hyphens=False))
 
 
-def _indicator_title(number: int, lang: str) -> str:
+def indicator_title(number: int, lang: str) -> str:
     return f"{number} {get_indicator(number).name(lang)}"
 
 
-def _relative_ticks(lo: float, hi: float) -> list[float]:
+def relative_ticks(lo: float, hi: float) -> list[float]:
     """Round percentages for a log-ratio axis, at least a ninth of the axis apart."""
     gap = (hi - lo) / 9
     ticks = [0]
@@ -219,11 +219,11 @@ def _relative_ticks(lo: float, hi: float) -> list[float]:
     return sorted(ticks)
 
 
-def _format_percent_tick(value: float) -> str:
+def format_percent_tick(value: float) -> str:
     return f"{value:+.0f}%".replace("-", "\u2212") if value else "0"
 
 
-def _relative_limits(lows: np.ndarray, highs: np.ndarray) -> tuple[float, float]:
+def relative_limits(lows: np.ndarray, highs: np.ndarray) -> tuple[float, float]:
     """Log-ratio axis limits covering the intervals (clipped) and zero, with margins."""
     finite_lo = lows[np.isfinite(lows)]
     finite_hi = highs[np.isfinite(highs)]
@@ -236,9 +236,9 @@ def _relative_limits(lows: np.ndarray, highs: np.ndarray) -> tuple[float, float]
 
 def _set_relative_axis(ax, lo: float, hi: float, *, label: bool = True) -> None:
     ax.set_xlim(lo, hi)
-    ticks = _relative_ticks(lo, hi)
+    ticks = relative_ticks(lo, hi)
     ax.set_xticks([math.log1p(t / 100) for t in ticks])
-    ax.set_xticklabels([_format_percent_tick(t) for t in ticks] if label else [])
+    ax.set_xticklabels([format_percent_tick(t) for t in ticks] if label else [])
 
 
 def _interval(ax, y: float, lo: float, hi: float, *, xlim: tuple[float, float], colour: str, lw: float = 1.3) -> None:
@@ -309,7 +309,7 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
         if x1 > x[0] and x0 < x[-1]:
             ax.axvspan(x0, x1, color=_COVID, alpha=0.45, lw=0, zorder=0)
     if washin.any():
-        ax.axvspan(x[washin].min(), x[washin].max() + 1 / 12, color=_WASHIN, alpha=0.18, lw=0, zorder=0)
+        ax.axvspan(x[washin].min(), x[washin].max() + 1 / 12, color=WASHIN_COLOUR, alpha=0.18, lw=0, zorder=0)
     if start:
         ax.axvline(_month_x([start])[0], color=_START, lw=1.0, zorder=1)
     if after.any():
@@ -318,7 +318,7 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
                         series["counterfactual_high"].to_numpy()[after], color=_COUNTERFACTUAL, alpha=0.22, lw=0,
                         zorder=1)
         ax.plot(xa, series["counterfactual"].to_numpy()[after], color=_COUNTERFACTUAL, lw=1.3, ls=(0, (4, 2)), zorder=3)
-    ax.plot(x, series["fitted"].to_numpy(), color=_FITTED, lw=1.2, zorder=3)
+    ax.plot(x, series["fitted"].to_numpy(), color=FITTED_COLOUR, lw=1.2, zorder=3)
     observed = series["observed"].to_numpy(float)
     ax.plot(x, observed, ls="none", marker="o", ms=2.3, mew=0, color=_OBSERVED, alpha=0.75, zorder=2)
 
@@ -331,7 +331,7 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
     ax.set_xticks(range(math.ceil(xlim[0]), math.floor(xlim[1]) + 1))
     ax.set_xticklabels([str(y) for y in range(math.ceil(xlim[0]), math.floor(xlim[1]) + 1)])
     ax.tick_params(labelsize=7, length=2.5, pad=1.5)
-    ax.set_title(_wrap(_indicator_title(number, lang), lang, width_zh=26, width_en=52),
+    ax.set_title(wrap_label(indicator_title(number, lang), lang, width_zh=26, width_en=52),
                  loc="left", fontsize=8.5, pad=3, y=1.0)  # a fixed y skips the costly auto-placement
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.set_ylabel(unit_label(ind.unit, lang), fontsize=7.5, labelpad=2)
@@ -339,7 +339,7 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
         ax.spines[side].set_visible(False)
 
     if effect is None:
-        text, colour = _t("no_effect", lang), VERDICT_COLOURS["inconclusive"]
+        text, colour = figure_text("no_effect", lang), VERDICT_COLOURS["inconclusive"]
     else:
         verdict = classify(effect["estimate"], effect["ci_low"], effect["ci_high"], ind.direction)
         text = format_interval(effect["estimate"], effect["ci_low"], effect["ci_high"], percent=True)
@@ -381,7 +381,7 @@ def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostic
     Figure
         One axes per indicator, in annex order.
     """
-    _check_lang(lang)
+    check_lang(lang)
     use_cjk_font()
     code = str(province)
     pred = predictions[predictions["province"].astype(str) == code]
@@ -411,21 +411,21 @@ def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostic
         _draw_series(ax, series, number=number, start=start, effect=rel.loc[number] if number in rel.index else None,
                      lang=lang, xlim=xlim)
 
-    fig.suptitle(_t("panels_title", lang, province=province_name(code, lang)), x=_MARGIN_L / width, y=1 - 0.12 / height,
+    fig.suptitle(figure_text("panels_title", lang, province=province_name(code, lang)), x=_MARGIN_L / width, y=1 - 0.12 / height,
                  ha="left", va="top", fontsize=14)
     handles = [
-        Line2D([], [], ls="none", marker="o", ms=4, color=_OBSERVED, label=_t("observed", lang)),
-        Line2D([], [], color=_FITTED, lw=1.5, label=_t("fitted", lang)),
+        Line2D([], [], ls="none", marker="o", ms=4, color=_OBSERVED, label=figure_text("observed", lang)),
+        Line2D([], [], color=FITTED_COLOUR, lw=1.5, label=figure_text("fitted", lang)),
         (Patch(color=_COUNTERFACTUAL, alpha=0.25, lw=0),
          Line2D([], [], color=_COUNTERFACTUAL, lw=1.5, ls=(0, (4, 2)))),
-        Line2D([], [], color=_START, lw=1.2, label=_t("start", lang)),
-        Patch(color=_WASHIN, alpha=0.3, lw=0, label=_t("washin", lang)),
-        Patch(color=_COVID, alpha=0.6, lw=0, label=_t("covid", lang)),
+        Line2D([], [], color=_START, lw=1.2, label=figure_text("start", lang)),
+        Patch(color=WASHIN_COLOUR, alpha=0.3, lw=0, label=figure_text("washin", lang)),
+        Patch(color=_COVID, alpha=0.6, lw=0, label=figure_text("covid", lang)),
     ]
-    labels = [_t(k, lang) for k in ("observed", "fitted", "counterfactual", "start", "washin", "covid")]
+    labels = [figure_text(k, lang) for k in ("observed", "fitted", "counterfactual", "start", "washin", "covid")]
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(_MARGIN_L / width, 1 - 0.48 / height), ncol=6,
                frameon=False, fontsize=9, handlelength=2.2, borderaxespad=0, columnspacing=1.6)
-    fig.text(_MARGIN_L / width, 1 - 0.80 / height, _t("panels_note", lang, month=month_label(month, lang)),
+    fig.text(_MARGIN_L / width, 1 - 0.80 / height, figure_text("panels_note", lang, month=month_label(month, lang)),
              ha="left", va="top", fontsize=8.5, color="#333333")
     return fig
 
@@ -438,11 +438,11 @@ def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostic
 def _axis_label(measure: str, *, unit: str, scale: str, month: str, lang: str) -> str:
     name = measure_label(measure, lang, month=month)
     if measure == "effect_end_relative":
-        detail = _t("log_ratio", lang)
+        detail = figure_text("log_ratio", lang)
     elif measure == "effect_end_absolute":
         detail = unit_label(unit, lang)
     elif measure == "effect_cumulative":
-        detail = _t("events", lang)
+        detail = figure_text("events", lang)
     else:
         detail = scale_label(scale, lang)
     return f"{name}（{detail}）" if lang == "zh" else f"{name} ({detail})"
@@ -475,7 +475,7 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
     Figure
         A single axes.
     """
-    _check_lang(lang)
+    check_lang(lang)
     use_cjk_font()
     ind = get_indicator(int(indicator))
     rows = effects[(effects["indicator"].astype(int) == ind.number) & (effects["measure"] == measure)]
@@ -502,7 +502,7 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
         all_lo = np.concatenate([lo, transform(np.asarray(p_lo, float))])
         all_hi = np.concatenate([hi, transform(np.asarray(p_hi, float))])
     if relative:
-        xlim = _relative_limits(all_lo, all_hi)
+        xlim = relative_limits(all_lo, all_hi)
     else:
         finite = np.concatenate([all_lo, all_hi, est, [0.0]])
         finite = finite[np.isfinite(finite)]
@@ -537,14 +537,14 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
         stats = [f"k={int(k)}"] if np.isfinite(k) else []
         if np.isfinite(i2):
             stats.append(f"I²={i2:.0f}%")
-        labels.append(_t("national", lang))
+        labels.append(figure_text("national", lang))
         ys.append(y)
         ax.text(1.02, y, format_interval(pooled_row["estimate"], pooled_row["ci_low"], pooled_row["ci_high"],
                                          percent=relative) + "\n" + ", ".join(stats),
                 transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=8, color=colour)
         ax.axhline(-0.8, color="#999999", lw=0.6)
 
-    ax.text(1.02, 1.0, _t("estimate_ci", lang), transform=ax.transAxes, va="bottom", ha="left", fontsize=8,
+    ax.text(1.02, 1.0, figure_text("estimate_ci", lang), transform=ax.transAxes, va="bottom", ha="left", fontsize=8,
             color="#444444")
     ax.axvline(0.0, color="#222222", lw=0.8, zorder=1)
     if relative:
@@ -563,15 +563,15 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
     unit = str(rows["unit"].iloc[0]) if "unit" in rows else ""
     scale = str(rows["scale"].iloc[0]) if "scale" in rows else ""
     ax.set_xlabel(_axis_label(measure, unit=unit, scale=scale, month=month, lang=lang), fontsize=8.5)
-    title = _wrap(_indicator_title(ind.number, lang), lang, width_zh=30, width_en=60)
-    direction = _t("higher" if ind.direction == "up" else "lower", lang)
+    title = wrap_label(indicator_title(ind.number, lang), lang, width_zh=30, width_en=60)
+    direction = figure_text("higher" if ind.direction == "up" else "lower", lang)
     fig.text(0.02, 1 - 0.12 / height, title, ha="left", va="top", fontsize=11)
     fig.text(0.02, 1 - (0.34 if "\n" not in title else 0.52) / height, direction, ha="left", va="top",
              fontsize=8.5, color="#444444")
     handles = [Line2D([], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5,
                       label=verdict_label(v, lang)) for v in VERDICTS]
     if pooled_row is not None:
-        handles.append(Line2D([], [], color="#333333", lw=0.9, label=_t("pi", lang)))
+        handles.append(Line2D([], [], color="#333333", lw=0.9, label=figure_text("pi", lang)))
     fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.02, 0.01), ncol=4, frameon=False, fontsize=8,
                handletextpad=0.3, columnspacing=1.2)
     return fig
@@ -610,7 +610,7 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
     Figure
         One axes per dimension that has pooled indicators.
     """
-    _check_lang(lang)
+    check_lang(lang)
     use_cjk_font()
     rows = national[national["measure"] == "effect_end_relative"].copy()
     if rows.empty:
@@ -624,7 +624,7 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
 
     lo_all = np.log1p(rows["ci_low"].to_numpy(float))
     hi_all = np.log1p(rows["ci_high"].to_numpy(float))
-    xlim = _relative_limits(lo_all, hi_all)
+    xlim = relative_limits(lo_all, hi_all)
     left_in = 3.1 if lang == "zh" else 3.9
     plot_w, right_in = 4.2, 2.0
     width = left_in + plot_w + right_in
@@ -651,7 +651,7 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
             if xlim[0] <= e <= xlim[1]:
                 ax.plot([e], [y], marker=VERDICT_MARKERS[verdict], ms=5, color=colour, ls="none", zorder=3)
             arrow = "↑" if ind.direction == "up" else "↓"
-            name = _wrap(ind.name(lang), lang, width_zh=24, width_en=52).replace("\n", " ")
+            name = wrap_label(ind.name(lang), lang, width_zh=24, width_en=52).replace("\n", " ")
             labels.append(f"{number} {name} {arrow}")
             k = row.get("k", np.nan)
             note = format_interval(row["estimate"], row["ci_low"], row["ci_high"], percent=True)
@@ -674,12 +674,12 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
 
     month = month or str(timeline.IMPLEMENTATION_END)
     axes[-1].set_xlabel(_axis_label("effect_end_relative", unit="", scale="", month=month, lang=lang), fontsize=8.5)
-    fig.text(0.02, 1 - 0.12 / height, _t("overview_title", lang, month=month_label(month, lang)), ha="left", va="top",
+    fig.text(0.02, 1 - 0.12 / height, figure_text("overview_title", lang, month=month_label(month, lang)), ha="left", va="top",
              fontsize=12.5)
     handles = [Line2D([], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5,
                       label=verdict_label(v, lang)) for v in VERDICTS]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.02, 1 - 0.5 / height), ncol=3, frameon=False,
                fontsize=8.5, handletextpad=0.3, columnspacing=1.4, borderaxespad=0)
-    fig.text(0.02, 1 - 0.82 / height, _t("overview_note", lang), ha="left", va="top", fontsize=8.5, color="#444444")
+    fig.text(0.02, 1 - 0.82 / height, figure_text("overview_note", lang), ha="left", va="top", fontsize=8.5, color="#444444")
     return fig
 

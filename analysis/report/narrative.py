@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.pipeline.national import POOLED_AS
+from analysis.synthesis.national import POOLED_AS
 from analysis.registry import get_indicator, indicators, timeline
 from analysis.report.tables import (
     LANGS,

@@ -16,6 +16,8 @@ from urllib.parse import quote
 import pandas as pd
 
 from analysis.report.tables import (
+    readable_numeric_columns,
+    readable_table,
     LANGS,
     RunTables,
     evaluation_month,
@@ -117,7 +119,7 @@ _TEXT = {
     "size": {"zh": "大小", "en": "Size"},
 }
 
-_CSS = """
+CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --rule: #d1d9e0; --accent: #0072B2; --band: #f6f8fa; }
 * { box-sizing: border-box; }
 body { margin: 0 auto; max-width: 72rem; padding: 2rem 1.5rem 4rem; color: var(--ink); line-height: 1.55;
@@ -345,7 +347,7 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     title = html.escape(text("title", lang))
     document = (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
-                f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+                f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
     path = run_dir / "index.html"
     path.write_text(document, encoding="utf-8")
     return path
@@ -359,8 +361,6 @@ def run_table_html(run_dir: str | Path, name: str, *, lang: str = "zh", query: s
     names of provinces, measures and columns follow ``lang``, and at most ``max_rows`` rows
     are shown (the note says how many there are).
     """
-    from analysis.report.build import readable_numeric_columns, readable_table
-
     frame = read_optional(run_dir, name)
     if frame is None:
         return note_html(text("table_missing", lang, name=name, hint=text(hint, lang) if hint else ""))

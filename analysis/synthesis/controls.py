@@ -9,7 +9,7 @@ multiple-group model of Stata's ``itsa``), and the plan's effect is the *differe
 level and slope change between them (``group_level_change``, ``group_slope_change``),
 with each series keeping its own baseline, trend, seasonality and autocorrelation (the
 latent AR(1) covariance is estimated within each series). The provinces' differences are
-then pooled as the uncontrolled effects are (:func:`analysis.pipeline.national.national_effects`).
+then pooled as the uncontrolled effects are (:func:`analysis.synthesis.national.national_effects`).
 
 Which series is a fair comparison is a substantive choice, so comparisons are data: a table
 with ``indicator`` (the treated series) and ``comparison``: either another annex indicator of
@@ -31,9 +31,9 @@ import pandas as pd
 from analysis.its.model import SegmentedRegression
 from analysis.its.series import model_for_series
 from analysis.registry import get_indicator
+from analysis.evaluation.settings import EvaluationSettings
+from analysis.synthesis.national import national_effects
 
-if TYPE_CHECKING:
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = ["CONTROLLED_COLUMNS", "controlled_effects", "controlled_model", "national_controlled", "read_comparisons"]
 
@@ -189,8 +189,6 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
     >>> effects["comparison"].iat[0]
     '28 in hospitals outside the first wave'
     """
-    from analysis.pipeline.settings import EvaluationSettings
-
     settings = settings or EvaluationSettings()
     end = pd.Period(settings.evaluation_month, "M")
     rows, failures = [], []
@@ -232,14 +230,11 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
 
 def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings | None" = None) -> pd.DataFrame:
     """Pool the provinces' controlled effects per indicator, comparison and measure, as
-    :func:`analysis.pipeline.national.national_effects` pools the uncontrolled ones.
+    :func:`analysis.synthesis.national.national_effects` pools the uncontrolled ones.
 
     ``comparison`` keeps its values: annex numbers and names of comparison series (sorted
     as text when both occur).
     """
-    from analysis.pipeline.national import national_effects
-    from analysis.pipeline.settings import EvaluationSettings
-
     settings = settings or EvaluationSettings()
     parts = []
     for comparison in sorted(pd.unique(effects["comparison"]), key=str):

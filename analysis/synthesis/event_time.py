@@ -12,7 +12,7 @@ own start (``k = 0`` is the start month), and asks how the effect evolves with `
    freedom.
 2. :func:`pooled_event_time`: the national curve, one random-effects meta-analysis per
    indicator and event time (REML with the Hartung-Knapp-Sidik-Jonkman interval, relative
-   effects pooled as log ratios, as :mod:`analysis.pipeline.national` pools the end-of-plan
+   effects pooled as log ratios, as :mod:`analysis.synthesis.national` pools the end-of-plan
    effects), with the number of provinces behind each point.
 3. :func:`cohort_heterogeneity`: at a common event time, the pooled effect of each start
    cohort (provinces that started in the same month) and a test of equal cohort means, so
@@ -66,6 +66,7 @@ rest with the number of provinces behind each point.
 Examples
 --------
 >>> from analysis.data.synthetic import generate
+>>> from analysis.evaluation.event_time import event_time_effects, fit_event_time_models
 >>> data = generate(3, provinces=["110000", "340000", "440000"], indicators=[11])
 >>> starts = dict(zip(data.plan_dates["province"], data.plan_dates["start_month"]))
 >>> results, failures = fit_event_time_models(data.panel, starts=starts)
@@ -93,35 +94,24 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.its.timeaxis import TimeLike, is_monthly
-from analysis.pipeline.national import equal_weight_rows
+from analysis.synthesis.national import equal_weight_rows
+from analysis.evaluation.event_time import EVENT_TIME_COLUMNS, MEASURES
 from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame_mixed
-from analysis.synthesis.power import fit_default_model
+from analysis.evaluation.settings import EvaluationSettings
 
 if TYPE_CHECKING:
     from analysis.its.results import ITSResults
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = [
     "COHORT_COLUMNS",
     "COHORT_TEST_COLUMNS",
-    "EVENT_TIME_COLUMNS",
-    "MEASURES",
     "POOLED_COLUMNS",
     "CohortHeterogeneity",
     "cohort_heterogeneity",
-    "event_time_arrays",
-    "event_time_effects",
-    "event_time_frame",
-    "fit_event_time_models",
     "pooled_event_time",
 ]
 
-#: Measures of the event-time table: the effect in display units and relative to the counterfactual.
-MEASURES = ("effect_absolute", "effect_relative")
-#: Columns of :func:`event_time_effects`.
-EVENT_TIME_COLUMNS = ["province", "indicator", "start_month", "event_time", "month", "phase", "measure",
-                      "estimate", "se", "ci_low", "ci_high", "p_value", "df", "scale"]
 #: Columns of :func:`pooled_event_time`.
 POOLED_COLUMNS = ["indicator", "measure", "event_time", "phase", "k_provinces", "n_provinces", "balanced",
                   "estimate", "se", "ci_low", "ci_high", "p_value", "df", "pi_low", "pi_high", "tau2", "i2",
@@ -137,183 +127,6 @@ _KEYS = ["indicator", "measure", "event_time"]
 
 
 # ---------------------------------------------------------------------------------------
-# Per-series curves
-# ---------------------------------------------------------------------------------------
-
-
-def fit_event_time_models(
-    panel: pd.DataFrame,
-    *,
-    starts: Mapping[str, TimeLike],
-    settings: "EvaluationSettings | None" = None,
-) -> tuple[dict[tuple[str, int], "ITSResults"], pd.DataFrame]:
-    """Fit the pipeline's model to every series of a panel and keep the results objects.
-
-    The model is :func:`analysis.synthesis.power.fit_default_model`, the same as the
-    pipeline's :func:`analysis.pipeline.fit_panel.fit_series`. A series that cannot be
-    fitted is recorded in ``failures`` and the others go on.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        A checked long panel (:func:`analysis.data.contract.read_panel`).
-    starts : mapping
-        Plan start month per province code; every province of ``panel`` needs one.
-    settings : EvaluationSettings, optional
-        Model choices; the pipeline's defaults when omitted.
-
-    Returns
-    -------
-    results : dict
-        ``{(province, indicator): ITSResults}``.
-    failures : pandas.DataFrame
-        ``province``, ``indicator``, ``error``, ``message`` of the series that failed.
-
-    Examples
-    --------
-    >>> from analysis.data.synthetic import generate
-    >>> data = generate(1, provinces=["340000"], indicators=[9, 32])
-    >>> results, failures = fit_event_time_models(data.panel, starts={"340000": "2023-08"})
-    >>> sorted(results), len(failures)
-    ([('340000', 9), ('340000', 32)], 0)
-    """
-    data = panel.assign(province=panel["province"].astype(str))
-    known = {str(k): pd.Period(str(v), "M") for k, v in starts.items()}
-    missing = sorted(set(data["province"]) - set(known))
-    if missing:
-        raise ValueError(f"no plan start for province(s) {missing[:10]}")
-    results: dict[tuple[str, int], ITSResults] = {}
-    failures = []
-    for (province, number), series in data.groupby(["province", "indicator"], sort=True):
-        try:
-            results[(province, int(number))] = fit_default_model(series, start=known[province], settings=settings)
-        except Exception as err:  # one failing series must not stop the others: it is reported
-            failures.append({"province": province, "indicator": int(number), "error": type(err).__name__,
-                             "message": str(err)})
-    return results, pd.DataFrame(failures, columns=["province", "indicator", "error", "message"])
-
-
-def _start_of(res: "ITSResults") -> pd.Period:
-    start = res.design.interruption
-    return start.asfreq("M") if isinstance(start, pd.Period) else pd.Period(str(start), "M")
-
-
-def event_time_effects(
-    results: Mapping[tuple[str, int], "ITSResults"],
-    *,
-    max_event_time: int | None = None,
-    through: TimeLike | None = None,
-    level: float = 0.95,
-) -> pd.DataFrame:
-    """The modelled effect of the plan at each event time of each series.
-
-    For a series whose plan started in month ``S``, event time ``k`` is month ``S + k``
-    (``k = 0`` is the start month). Effects are computed for every month of the series'
-    data from ``S`` on, by :meth:`~analysis.its.results.ITSResults.effect_at`: the fitted
-    mean with the plan against the counterfactual of the same month, in display units
-    (the indicator's scale, e.g. percent) and as ratio - 1, each with its delta-method
-    interval on the ``t`` distribution with the covariance estimator's degrees of freedom.
-
-    Parameters
-    ----------
-    results : mapping
-        ``{(province, indicator): ITSResults}`` of monthly series, e.g. from
-        :func:`fit_event_time_models`. The start month is each fit's own interruption.
-    max_event_time : int, optional
-        Last event time ``K`` reported; default: as far as each series' data go.
-    through : month, optional
-        Last calendar month reported (e.g. ``"2025-09"``, the end of implementation).
-    level : float
-        Confidence level of the intervals.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`EVENT_TIME_COLUMNS`, one row per series x event time x measure
-        (``effect_absolute``, ``effect_relative``), sorted by province, indicator, measure
-        and event time. ``phase`` is ``washin`` for event times inside the wash-in (see the
-        module notes on what the effect means there) and ``post`` after it; ``scale`` is the
-        indicator's display unit or ``ratio - 1``.
-
-    Notes
-    -----
-    The work is one call of :meth:`~analysis.its.results.ITSResults.effects_at` per
-    series (all months at once); no model is refitted.
-
-    Examples
-    --------
-    A series with little noise and a known level and slope change: the effect at event
-    time ``k`` is ``level_change + k * slope_change`` (identity link).
-
-    >>> from analysis.its.design import ITSDesign
-    >>> from analysis.its.model import SegmentedRegression
-    >>> months = pd.period_range("2021-01", "2024-12", freq="M")
-    >>> k = np.arange(len(months)) - 30
-    >>> noise = 0.01 * np.random.default_rng(1).standard_normal(len(months))
-    >>> y = 10 + 0.1 * k + np.where(k >= 0, 2.0 + 0.5 * k, 0.0) + noise
-    >>> design = ITSDesign(interruption=months[30], seasonality="none", spring_festival=False, shocks=())
-    >>> res = SegmentedRegression(y, time=months, design=design).fit(cov_type="model")
-    >>> table = event_time_effects({("340000", 9): res}, max_event_time=2)
-    >>> table.loc[table["measure"] == "effect_absolute", ["event_time", "month", "estimate"]].round(1)
-       event_time    month  estimate
-    0           0  2023-07       2.0
-    1           1  2023-08       2.5
-    2           2  2023-09       3.0
-    """
-    through_month = None if through is None else pd.Period(str(through), "M")
-    rows = [event_time_arrays(str(key[0]), int(key[1]), results[key], through=through_month,
-                              max_event_time=max_event_time, level=level)
-            for key in sorted(results, key=lambda k: (str(k[0]), int(k[1])))]
-    return event_time_frame(rows)
-
-
-def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, through: TimeLike | None = None,
-                      max_event_time: int | None = None, level: float = 0.95,
-                      bias_corrected: bool = False) -> dict[str, np.ndarray]:
-    """The rows of :func:`event_time_effects` for one series, as arrays by column (cheap to
-    collect for a thousand series and turn into one frame with :func:`event_time_frame`)."""
-    if not is_monthly(res.time):
-        raise ValueError(f"series {province} x {indicator} has integer time; event times need months")
-    spec = get_indicator(int(indicator))
-    start = _start_of(res)
-    own = res.time if res.group is None else res.time[res.group == 1]
-    months = own[own >= start]
-    if through is not None:
-        months = months[months <= pd.Period(str(through), "M")]
-    event_times = (np.asarray(months.asi8) - start.ordinal).astype(int)
-    if max_event_time is not None:
-        keep = event_times <= max_event_time
-        months, event_times = months[keep], event_times[keep]
-    n = len(months)
-    if n == 0:
-        return {name: np.array([], dtype=object) for name in EVENT_TIME_COLUMNS}
-    arrays = res.effect_arrays(months, unit_scale=spec.scale, level=level, bias_corrected=bias_corrected)
-    labels = np.asarray(months.astype(str), dtype=object)
-    phases = np.asarray(res.design.phase(months), dtype=object)
-    part = {"province": np.full(2 * n, str(province), dtype=object), "indicator": np.full(2 * n, int(indicator)),
-            "start_month": np.full(2 * n, str(start), dtype=object),
-            "event_time": np.concatenate([event_times, event_times]),
-            "month": np.concatenate([labels, labels]), "phase": np.concatenate([phases, phases]),
-            "measure": np.repeat(np.array(MEASURES, dtype=object), n)}
-    for name in ("estimate", "se", "ci_low", "ci_high", "p_value", "df"):
-        part[name] = np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
-    part["scale"] = np.repeat(np.array([spec.unit, "ratio - 1"], dtype=object), n)
-    return part
-
-
-def event_time_frame(parts: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
-    """One table (columns :data:`EVENT_TIME_COLUMNS`) from :func:`event_time_arrays` parts, in their order."""
-    parts = [part for part in parts if len(part["event_time"])]
-    if not parts:
-        return pd.DataFrame(columns=EVENT_TIME_COLUMNS)
-    table = pd.DataFrame({name: np.concatenate([part[name] for part in parts]) for name in EVENT_TIME_COLUMNS})
-    table["event_time"] = table["event_time"].astype(int)
-    table["indicator"] = table["indicator"].astype(int)
-    # Built in order: series sorted by province and indicator, then measure, then event time.
-    return table
-
-
-# ---------------------------------------------------------------------------------------
 # National curve
 # ---------------------------------------------------------------------------------------
 
@@ -323,7 +136,7 @@ def _on_pooling_scale(effects: pd.DataFrame) -> pd.DataFrame:
 
     ``effect_at`` reports the relative effect's standard error as ``ratio * se(log ratio)``,
     so the log-scale standard error is ``se / (1 + estimate)``, the same number that
-    :func:`analysis.pipeline.national.pooling_inputs` recovers from the interval.
+    :func:`analysis.synthesis.national.pooling_inputs` recovers from the interval.
     """
     missing = [c for c in EVENT_TIME_COLUMNS if c not in effects.columns]
     if missing:
@@ -375,7 +188,7 @@ def pooled_event_time(
         analysis's (REML, Hartung-Knapp-Sidik-Jonkman).
     absolute_counts : {"equal", "inverse-variance", "relative"}
         Weights of the absolute effects of proportions and rates, as in
-        :func:`analysis.pipeline.national.national_effects` (default: unweighted mean;
+        :func:`analysis.synthesis.national.national_effects` (default: unweighted mean;
         ``"relative"`` has no derived curve and pools them unweighted too).
 
     Returns

@@ -52,13 +52,13 @@ import pandas as pd
 from scipy import optimize, stats
 
 from analysis.synthesis.pooling import (
-    _LL0_MESSAGE,
-    _LL0_TOL,
-    _MAXITER,
-    _THRESHOLD,
+    LL0_MESSAGE,
+    LL0_TOL,
+    REML_MAXITER,
+    REML_THRESHOLD,
     Method,
-    _check_options,
-    _plain,
+    check_pooling_options,
+    plain_number,
     pool,
 )
 
@@ -345,7 +345,7 @@ def meta_regression(
                                           reference=reference, intercept=intercept, dropna=dropna)
     fit = _fit(y, v, X.to_numpy(), method=method, knha=knha)
     if fit["tau2_reset"]:
-        warnings.warn(_LL0_MESSAGE, RuntimeWarning, stacklevel=2)
+        warnings.warn(LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     if fit["tau2_bisection"]:
         warnings.warn("Fisher scoring did not converge; tau^2 is the root of the score equation",
                       RuntimeWarning, stacklevel=2)
@@ -491,7 +491,7 @@ def meta_regression_frame(
 def _check(*, method: str, knha: bool, level: float) -> None:
     if not isinstance(knha, (bool, np.bool_)):
         raise TypeError(f"knha must be True or False, not {knha!r}")
-    _check_options(method=method, hksj=knha, level=level)
+    check_pooling_options(method=method, hksj=knha, level=level)
 
 
 def _moderator_names(moderators: Sequence[str] | str) -> list[str]:
@@ -540,7 +540,7 @@ def _prepare(
             rows = frame.index[bad]
             raise ValueError(
                 "estimates must be finite, standard errors finite and positive and moderators "
-                f"present; invalid at row(s) {[_plain(r) for r in rows[:10]]}"
+                f"present; invalid at row(s) {[plain_number(r) for r in rows[:10]]}"
                 + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
                 + " (pass dropna=True to leave them out)"
             )
@@ -567,12 +567,12 @@ def _prepare(
         ref = reference.get(name, levels[0] if levels else None)
         if ref not in levels:
             raise ValueError(f"reference level {ref!r} of {name!r} is not among its values {levels}")
-        references[name] = _plain(ref)
+        references[name] = plain_number(ref)
         dummies = []
         for level in levels:
             if level == ref:
                 continue
-            column = f"{name}[{_plain(level)}]"
+            column = f"{name}[{plain_number(level)}]"
             columns[column] = (values == level).to_numpy(dtype=float)
             dummies.append(column)
         terms[name] = dummies
@@ -642,20 +642,20 @@ def _fisher_scoring(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, reml: bool) 
     resid = y - H @ y
     tau2 = max(0.0, (float(resid @ resid) - float(np.sum(v * (1 - np.diag(H))))) / (k - p))
     bisection = False
-    for _ in range(_MAXITER + 1):
+    for _ in range(REML_MAXITER + 1):
         step = _score_step(y, v, X, tau2, reml=reml)
         if tau2 == 0 and step < 0:
             step = 0.0  # halving from 0 ends at 0
         while tau2 + step < 0:
             step /= 2
         tau2 += step
-        if abs(step) <= _THRESHOLD:
+        if abs(step) <= REML_THRESHOLD:
             break
     else:
         tau2, bisection = _score_root(y, v, X, reml=reml), True
     reset = False
-    if tau2 > _THRESHOLD:
-        if _log_likelihood(y, v, X, 0.0, reml=reml) - _log_likelihood(y, v, X, tau2, reml=reml) > _LL0_TOL:
+    if tau2 > REML_THRESHOLD:
+        if _log_likelihood(y, v, X, 0.0, reml=reml) - _log_likelihood(y, v, X, tau2, reml=reml) > LL0_TOL:
             tau2, reset = 0.0, True
     return tau2, reset, bisection
 

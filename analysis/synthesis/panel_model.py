@@ -1,7 +1,7 @@
 """Multilevel interrupted time series: all provinces of one indicator in one model.
 
 The second route to a national effect, beside the meta-analysis of per-province ITS fits
-(:func:`analysis.pipeline.national.national_effects`). One linear mixed model is fitted to
+(:func:`analysis.synthesis.national.national_effects`). One linear mixed model is fitted to
 the monthly series of every province on the model scale::
 
     y_it = (b0 + u0_i) + (b1 + u1_i) time_it + (L + uL_i) level_change_it
@@ -66,9 +66,8 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from analysis.its import effects
 from analysis.registry import get_indicator
+from analysis.evaluation.settings import EvaluationSettings
 
-if TYPE_CHECKING:  # the pipeline's settings are read, never imported at module level
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -302,8 +301,6 @@ def fit_panel_model(
     (5, 'cluster', 4.0)
     """
     if settings is None:
-        from analysis.pipeline.settings import EvaluationSettings
-
         settings = EvaluationSettings()
     level = settings.level if level is None else level
     if re_cov not in ("unstructured", "diagonal"):
@@ -422,7 +419,7 @@ def compare_with_meta(panel_effects: pd.DataFrame, national: pd.DataFrame) -> pd
     panel_effects : pandas.DataFrame
         :meth:`PanelModelResults.effects` (or ``PanelModelTable.effects``).
     national : pandas.DataFrame
-        :func:`analysis.pipeline.national.national_effects` of the per-province effects.
+        :func:`analysis.synthesis.national.national_effects` of the per-province effects.
 
     Returns
     -------

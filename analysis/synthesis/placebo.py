@@ -32,10 +32,9 @@ import pandas as pd
 from scipy import stats
 
 from analysis.registry import timeline
-from analysis.synthesis.power import fit_default_model
+from analysis.evaluation.model import fit_default_model
+from analysis.evaluation.settings import EvaluationSettings
 
-if TYPE_CHECKING:
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = ["PLACEBO_COLUMNS", "PLACEBO_MEASURES", "placebo_panel", "placebo_series", "rejection_rates",
            "series_flags"]
@@ -51,8 +50,6 @@ PLACEBO_COLUMNS = ["province", "indicator", "offset", "placebo_start", "real_sta
 def _settings(settings: "EvaluationSettings | None") -> "EvaluationSettings":
     if settings is not None:
         return settings
-    from analysis.pipeline.settings import EvaluationSettings
-
     return EvaluationSettings()
 
 

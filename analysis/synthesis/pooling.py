@@ -78,9 +78,9 @@ WEIGHTS: tuple[str, ...] = ("inverse-variance", "equal")
 
 # metafor's control defaults for Fisher scoring (rma.uni: threshold, maxiter) and for the
 # check of the likelihood at tau^2 = 0 (tol = .Machine$double.eps^0.25).
-_THRESHOLD = 1e-5
-_MAXITER = 100
-_LL0_TOL = np.finfo(float).eps ** 0.25
+REML_THRESHOLD = 1e-5
+REML_MAXITER = 100
+LL0_TOL = np.finfo(float).eps ** 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +250,7 @@ def pool(
     >>> [round(x, 3) for x in (res.estimate, res.ci_low, res.ci_high)]
     [0.32, 0.164, 0.476]
     """
-    _check_options(method=method, hksj=hksj, level=level, weights=weights)
+    check_pooling_options(method=method, hksj=hksj, level=level, weights=weights)
     y = _as_vector(estimates, "estimates")
     s = _as_vector(se, "se")
     if y.size != s.size:
@@ -272,7 +272,7 @@ def pool(
     fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor,
                weights=weights)
     if fit["tau2_reset"][0]:
-        warnings.warn(_LL0_MESSAGE, RuntimeWarning, stacklevel=2)
+        warnings.warn(LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     return _result(fit, 0, level=level)
 
 
@@ -333,7 +333,7 @@ def pool_frame(
     0         a  3     0.273  0.000
     1         b  2    -0.033  0.008
     """
-    _check_options(method=method, hksj=hksj, level=level, weights=weights)
+    check_pooling_options(method=method, hksj=hksj, level=level, weights=weights)
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, not {type(frame).__name__}")
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
@@ -398,7 +398,7 @@ def pool_frame(
     fit = _fit(y, v, mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor, weights=weights)
     if fit["tau2_reset"].any():
         names = [_group_label(key_frame, keys, g) for g in np.flatnonzero(fit["tau2_reset"])[:10]]
-        warnings.warn(f"{_LL0_MESSAGE} Group(s): {names}", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"{LL0_MESSAGE} Group(s): {names}", RuntimeWarning, stacklevel=2)
 
     columns = {name: fit[name] for name in _NUMERIC}
     columns["method"] = np.where(fit["k"] == 1, "fe", method)
@@ -445,13 +445,13 @@ def pool_frame_mixed(frame: pd.DataFrame, *, equal: ArrayLike, by: str | Sequenc
 # ---------------------------------------------------------------------------------------
 # internals
 
-_LL0_MESSAGE = (
+LL0_MESSAGE = (
     "Fisher scoring may have stopped at a local maximum: the likelihood is higher at "
     "tau^2 = 0, so tau^2 was set to 0 (as metafor does)."
 )
 
 
-def _check_options(*, method: str, hksj: bool, level: float, weights: str = "inverse-variance") -> None:
+def check_pooling_options(*, method: str, hksj: bool, level: float, weights: str = "inverse-variance") -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if weights not in WEIGHTS:
@@ -477,13 +477,13 @@ def _describe(labels: Sequence, values: Sequence, *, name: str | None, limit: in
     """``"se[2] = 0.0, se[5] = nan"`` or ``"at row 'x' = nan"`` for error messages."""
     items = []
     for label, value in list(zip(labels, values))[:limit]:
-        where = f"{name}[{_plain(label)}]" if name else f"at row {_plain(label)!r}"
-        items.append(f"{where} = {_plain(value)!r}")
+        where = f"{name}[{plain_number(label)}]" if name else f"at row {plain_number(label)!r}"
+        items.append(f"{where} = {plain_number(value)!r}")
     more = len(labels) - limit
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
 
 
-def _plain(value: object) -> object:
+def plain_number(value: object) -> object:
     """NumPy scalars as Python ones, so messages read ``nan`` rather than ``np.float64(nan)``."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -492,7 +492,7 @@ def _group_label(key_frame: pd.DataFrame, keys: list[str], group: int) -> str:
     if not keys:
         return "(all rows)"
     row = key_frame.iloc[group]
-    return ", ".join(f"{k}={_plain(row[k])!r}" for k in keys)
+    return ", ".join(f"{k}={plain_number(row[k])!r}" for k in keys)
 
 
 def _result(fit: dict[str, np.ndarray], g: int, *, level: float) -> PooledEstimate:
@@ -669,8 +669,8 @@ def _fisher_scoring(
             step = np.where(below, step / 2, step)
             below = t + step < 0
         tau2[rows] = t + step
-        still = np.abs(step) > _THRESHOLD
-        if iteration > _MAXITER:
+        still = np.abs(step) > REML_THRESHOLD
+        if iteration > REML_MAXITER:
             failed[rows[still]] = True
             break
         active[rows[~still]] = False
@@ -679,11 +679,11 @@ def _fisher_scoring(
 
     # metafor's ll0check: if the (restricted) likelihood is higher at tau^2 = 0 than at the
     # estimate, the algorithm stopped at a local maximum; use 0.
-    check = multi & (tau2 > _THRESHOLD)
+    check = multi & (tau2 > REML_THRESHOLD)
     tau2_reset = np.zeros(groups, dtype=bool)
     if check.any():
         ll_at = lambda t: _log_likelihood(y[check], v[check], m[check], t, reml=reml)  # noqa: E731
-        worse = ll_at(np.zeros(check.sum())) - ll_at(tau2[check]) > _LL0_TOL
+        worse = ll_at(np.zeros(check.sum())) - ll_at(tau2[check]) > LL0_TOL
         index = np.flatnonzero(check)[worse]
         tau2[index] = 0.0
         tau2_reset[index] = True

@@ -65,17 +65,16 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from analysis.its.series import model_for_series
+from analysis.evaluation.model import fit_default_model
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.registry import get_indicator, timeline
 from analysis.synthesis.direction import improvement_sign
 from analysis.synthesis.pooling import pool_frame
 
 if TYPE_CHECKING:
     from analysis.its import ITSResults
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = [
-    "fit_default_model",
     "mde_from_se",
     "mde_table",
     "pooled_mde",
@@ -356,7 +355,7 @@ def mde_table(
     level : float
         Confidence level of the intervals in ``effects``.
     method, hksj, hksj_floor
-        Pooling options (as :func:`analysis.pipeline.national.national_effects`).
+        Pooling options (as :func:`analysis.synthesis.national.national_effects`).
 
     Returns
     -------
@@ -496,50 +495,6 @@ def mde_table(
 # ---------------------------------------------------------------------------------------
 # Simulation
 # ---------------------------------------------------------------------------------------
-
-
-def _default_settings(settings: "EvaluationSettings | None") -> "EvaluationSettings":
-    if settings is not None:
-        return settings
-    from analysis.pipeline.settings import EvaluationSettings
-
-    return EvaluationSettings()
-
-
-def fit_default_model(series: pd.DataFrame, *, start: pd.Period | str, settings: "EvaluationSettings | None" = None,
-                      outcome: np.ndarray | None = None, design=None) -> "ITSResults":
-    """Fit the pipeline's model to one series and return the full results object.
-
-    The same model as :func:`analysis.pipeline.fit_panel.fit_series` (family from the
-    registry, design and covariance from ``settings``), for analyses that need more than
-    the effects table: predictions at other months, refits to simulated outcomes.
-
-    Parameters
-    ----------
-    series : pandas.DataFrame
-        Rows of one province x indicator of a checked panel (``indicator``, ``month``,
-        ``numerator``/``denominator`` or ``value``), sorted by month.
-    start : pandas.Period or str
-        The province's plan start.
-    settings : EvaluationSettings, optional
-        Model choices; the pipeline's defaults when omitted.
-    outcome : array, optional
-        Replace the observed outcome (numerators, or values for means), e.g. by a simulated one.
-    design : ITSDesign, optional
-        Use this design instead of ``settings.design(start)`` (e.g. a placebo interruption).
-
-    Examples
-    --------
-    >>> from analysis.data.synthetic import generate
-    >>> data = generate(1, provinces=["340000"], indicators=[32])
-    >>> res = fit_default_model(data.panel, start="2023-08")
-    >>> res.cov_type, res.n_pre  # 2019-01..2023-07
-    ('latent-ar1', 55)
-    """
-    settings = _default_settings(settings)
-    design = settings.design(pd.Period(start, "M")) if design is None else design
-    model = model_for_series(series, design=design, outcome=outcome)
-    return model.fit(cov_type=settings.cov_type)
 
 
 _LINKS = {"logit": (logit, expit), "log": (np.log, np.exp), "identity": (lambda x: x, lambda x: x)}
@@ -725,7 +680,7 @@ def simulate_series_power(
     if n_sim < 1:
         raise ValueError("n_sim must be at least 1")
     _check_probability(alpha, "alpha")
-    settings = _default_settings(settings)
+    settings = EvaluationSettings() if settings is None else settings
     simulator = _SeriesSimulator(series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=phi,
                                  sigma2=sigma2)
     latent, uniforms = simulator.noise(np.random.default_rng(seed), n_sim)
@@ -798,7 +753,7 @@ def simulate_mde(
     True
     """
     _check_probability(power, "power")
-    settings = _default_settings(settings)
+    settings = EvaluationSettings() if settings is None else settings
     simulator = _SeriesSimulator(series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=None,
                                  sigma2=None)
     if direction == "improvement":
@@ -907,7 +862,7 @@ def simulate_national_power(
     >>> out["k"], out["n_sim"]
     (3, 4)
     """
-    settings = _default_settings(settings)
+    settings = EvaluationSettings() if settings is None else settings
     data = panel[panel["indicator"].astype(int) == int(indicator)]
     data = data.assign(province=data["province"].astype(str))
     rng = np.random.default_rng(seed)

@@ -2,8 +2,8 @@
 
 For each indicator, the national pooled effect (by default the relative effect at 2025-09)
 is re-estimated under alternative choices, each a full refit of every province x
-indicator series with the pipeline's :func:`analysis.pipeline.fit_panel.fit_panel` and
-pooled with :func:`analysis.pipeline.national.national_effects`:
+indicator series with the pipeline's :func:`analysis.evaluation.fit_panel.fit_panel` and
+pooled with :func:`analysis.synthesis.national.national_effects`:
 
 ``default``
     The main analysis (provincial start months, the settings' wash-in, COVID-19 shock
@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.its.design import ITSDesign
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import equal_weight_rows, national_effects, pooling_inputs
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import equal_weight_rows, national_effects, pooling_inputs
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.registry import timeline
 from analysis.synthesis.direction import classify_effects
 from analysis.synthesis.pooling import pool_frame_mixed
@@ -158,7 +158,7 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
                   absolute_counts: str = "equal") -> pd.DataFrame:
     """The national pooled estimate with each province left out in turn.
 
-    Pools exactly as :func:`analysis.pipeline.national.national_effects` (same inputs and
+    Pools exactly as :func:`analysis.synthesis.national.national_effects` (same inputs and
     scale; relative effects on the log scale, back-transformed), all left-out sets at once.
 
     Parameters
@@ -292,7 +292,7 @@ def sensitivity_analysis(
         The main run's effects table, reused as the ``default`` variant instead of refitting
         (it must come from ``settings`` and ``starts``).
     workers : int
-        Worker processes for each refit (:func:`analysis.pipeline.fit_panel.fit_panel`).
+        Worker processes for each refit (:func:`analysis.evaluation.fit_panel.fit_panel`).
     progress : bool
         Show progress bars.
 

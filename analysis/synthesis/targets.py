@@ -44,11 +44,11 @@ from scipy import stats
 from scipy.special import expit, logit
 
 from analysis.registry import get_indicator, get_province, timeline
-from analysis.synthesis.power import fit_default_model
+from analysis.evaluation.model import fit_default_model
+from analysis.evaluation.settings import EvaluationSettings
 
 if TYPE_CHECKING:
     from analysis.its import ITSResults
-    from analysis.pipeline.settings import EvaluationSettings
 
 __all__ = ["PROJECTION_COLUMNS", "TARGET_COLUMNS", "assess_targets", "load_targets", "project", "project_results",
            "target_attainment"]
@@ -299,8 +299,6 @@ def project(
     >>> bool(out["ci_low"].iat[0] < out["projected"].iat[0] < out["ci_high"].iat[0])
     True
     """
-    from analysis.pipeline.settings import EvaluationSettings
-
     settings = settings or EvaluationSettings()
     month = pd.Period(month, "M")
     data = panel.assign(province=panel["province"].astype(str))

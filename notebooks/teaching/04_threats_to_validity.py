@@ -37,7 +37,7 @@ import pandas as pd
 
 from analysis.data.synthetic import generate
 from analysis.its import ITSDesign, SegmentedRegression
-from analysis.pipeline.fit_panel import fit_panel
+from analysis.evaluation.fit_panel import fit_panel
 from analysis.registry import timeline
 
 pd.set_option("display.precision", 4)

@@ -36,8 +36,8 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects, pooling_inputs
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects, pooling_inputs
 from analysis.registry import get_indicator
 from analysis.report import figures
 from analysis.report.fonts import use_cjk_font

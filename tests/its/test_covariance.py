@@ -173,7 +173,7 @@ def test_latent_ar1_tail_is_nominal_in_short_series_with_shock_months():
     replicates (24 in 50,000): fits whose phi fell below 0 had too small a variance and too
     many degrees of freedom at once. The bound, 6, is exceeded by chance with probability
     0.005 when the tail is exact."""
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
 
     rng = np.random.default_rng(2)
     months = pd.period_range("2019-01", "2023-07", freq="M")

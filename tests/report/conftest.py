@@ -15,8 +15,8 @@ import pytest
 
 from analysis.data.contract import read_panel
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects
 from analysis.registry import quantitative_indicators
 
 PROVINCES = ["340000", "540000"]

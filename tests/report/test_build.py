@@ -241,7 +241,7 @@ def test_event_time_curves_of_the_primary_indicators_are_in_the_report(run_dir, 
 @pytest.mark.parametrize(("lang", "labels"), [("zh", ["指标", "对照序列", "合并方式"]),
                                               ("en", ["Indicator", "Comparison", "Pooled as"])])
 def test_readable_table_labels_the_comparison_and_pooling_columns(lang, labels):
-    from analysis.report.build import readable_table
+    from analysis.report.tables import readable_table
 
     frame = pd.DataFrame({"indicator": [28], "comparison": ["28 in hospitals outside the first wave"],
                           "pooled_as": ["random effects"]})

@@ -8,8 +8,8 @@ import pytest
 from scipy.special import expit
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects
 from analysis.synthesis.controls import controlled_effects, national_controlled, read_comparisons
 from tests.conftest import ar1
 
@@ -36,7 +36,7 @@ def _panel(seed: int) -> tuple[pd.DataFrame, dict[str, pd.Period]]:
 
 def test_a_shared_co_intervention_is_removed_and_the_plan_effect_recovered():
     panel, starts = _panel(7)
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
 
     settings = EvaluationSettings(washin=0)
     pairs = pd.DataFrame({"indicator": [11], "comparison": [12]})
@@ -52,7 +52,7 @@ def test_a_shared_co_intervention_is_removed_and_the_plan_effect_recovered():
 
 @pytest.mark.slow
 def test_controlled_national_intervals_cover_the_plan_effect():
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
 
     settings = EvaluationSettings(washin=0)
     pairs = pd.DataFrame({"indicator": [11], "comparison": [12]})
@@ -71,7 +71,7 @@ def test_each_province_pair_is_the_two_group_model_of_the_engine():
     pairs = pd.DataFrame({"indicator": [11], "comparison": [12]})
     effects, _ = controlled_effects(panel, pairs, starts=starts)
     from analysis.its.model import SegmentedRegression
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.settings import EvaluationSettings
 
     settings = EvaluationSettings()
     code = PROVINCES[0]

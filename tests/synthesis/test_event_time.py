@@ -13,15 +13,13 @@ from analysis.data.synthetic import generate
 from analysis.its.design import ITSDesign
 from analysis.its.model import SegmentedRegression
 from analysis.registry import get_indicator
+from analysis.evaluation.event_time import EVENT_TIME_COLUMNS, event_time_effects, fit_event_time_models
 from analysis.synthesis.event_time import (
     COHORT_COLUMNS,
     COHORT_TEST_COLUMNS,
-    EVENT_TIME_COLUMNS,
     POOLED_COLUMNS,
-    cohort_heterogeneity,
-    event_time_effects,
-    fit_event_time_models,
     _subgroup_fit,
+    cohort_heterogeneity,
     pooled_event_time,
 )
 from analysis.synthesis.pooling import pool

@@ -28,9 +28,9 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.synthesis import panel_model
 from analysis.synthesis.panel_model import (
     COMPARISON_COLUMNS,

@@ -19,8 +19,8 @@ import pytest
 from scipy import optimize, stats
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects
 from analysis.synthesis.power import (
     fit_default_model,
     mde_from_se,
@@ -95,10 +95,10 @@ def test_test_scale_inputs_recover_se_and_satterthwaite_df():
 
 
 def test_fit_default_model_is_the_pipelines_model():
-    """fit_default_model rebuilds the model of analysis.pipeline.fit_panel.fit_series: same
+    """fit_default_model rebuilds the model of analysis.evaluation.fit_panel.fit_series: same
     effects for a Gaussian, a binomial and a Poisson series (guards against drift)."""
-    from analysis.pipeline.fit_panel import fit_series
-    from analysis.pipeline.settings import EvaluationSettings
+    from analysis.evaluation.fit_panel import fit_series
+    from analysis.evaluation.settings import EvaluationSettings
 
     data = generate(6, provinces=["340000"], indicators=[9, 12, 34])
     settings = EvaluationSettings()

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.national import national_effects, pooling_inputs
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.national import national_effects, pooling_inputs
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.synthesis.pooling import pool
-from analysis.synthesis.power import fit_default_model
+from analysis.evaluation.model import fit_default_model
 from analysis.synthesis.sensitivity import (
     DEFAULT_VARIANTS,
     VARIANTS,

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from analysis.data.synthetic import generate, write
-from analysis.pipeline import cache as cache_module
-from analysis.pipeline.cache import ResultCache, digest, frame_digest
+from analysis.evaluation import cache as cache_module
+from analysis.evaluation.cache import ResultCache, digest, frame_digest
 from analysis.pipeline.run import run_evaluation
 
 

@@ -40,7 +40,7 @@ class EvaluationSettings:
     #: national placebo tests reject 6.9% at the 5% level (docs/national_coverage.md).
     pooling_hksj_floor: bool = True
     #: End-of-plan absolute effects of proportions and rates pooled as an unweighted mean
-    #: (see :func:`analysis.pipeline.national.national_effects`): their standard errors grow
+    #: (see :func:`analysis.synthesis.national.national_effects`): their standard errors grow
     #: with the province's level, and inverse-variance weights underestimated them.
     pooling_absolute_counts: str = "equal"
     #: Indicators declared primary before any result is seen (Holm adjustment across them):
@@ -61,7 +61,7 @@ class EvaluationSettings:
         )
 
     def pooling_options(self) -> dict:
-        """Keyword options of :func:`analysis.pipeline.national.national_effects`."""
+        """Keyword options of :func:`analysis.synthesis.national.national_effects`."""
         return {"method": self.pooling_method, "hksj": self.pooling_hksj, "hksj_floor": self.pooling_hksj_floor,
                 "level": self.level, "absolute_counts": self.pooling_absolute_counts}
 

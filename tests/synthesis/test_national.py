@@ -1,11 +1,11 @@
-"""National end-of-plan absolute effects of count indicators (analysis.pipeline.national)."""
+"""National end-of-plan absolute effects of count indicators (analysis.synthesis.national)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.pipeline.national import absolute_at_mean_counterfactual, national_effects, national_totals
+from analysis.synthesis.national import absolute_at_mean_counterfactual, national_effects, national_totals
 from analysis.synthesis.pooling import pool
 
 

@@ -17,10 +17,10 @@ from statsmodels.stats.stattools import durbin_watson
 
 from analysis.its.diagnostics import ljung_box_p_value
 from analysis.its.series import model_for_series
-from analysis.pipeline.cache import ResultCache, code_fingerprint, digest
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.cache import ResultCache, code_fingerprint, digest
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.registry import get_indicator, get_province
-from analysis.synthesis.event_time import event_time_arrays, event_time_frame
+from analysis.evaluation.event_time import event_time_arrays, event_time_frame
 
 EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value",
                   "scale", "unit", "df", "window_start", "window_end", "family", "cov_type"]

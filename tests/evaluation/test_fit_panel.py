@@ -4,9 +4,9 @@ import pytest
 
 from analysis.data.contract import validate_panel
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import EFFECT_COLUMNS, fit_panel
-from analysis.pipeline.national import national_effects, pooling_inputs
-from analysis.pipeline.settings import EvaluationSettings
+from analysis.evaluation.fit_panel import EFFECT_COLUMNS, fit_panel
+from analysis.synthesis.national import national_effects, pooling_inputs
+from analysis.evaluation.settings import EvaluationSettings
 
 
 def canonical(panel: pd.DataFrame) -> pd.DataFrame:

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from analysis.data.synthetic import generate
-from analysis.pipeline.fit_panel import fit_panel
-from analysis.pipeline.recovery import coverage_summary, recovery_table
-from tests.pipeline.test_fit_panel import canonical
+from analysis.evaluation.fit_panel import fit_panel
+from analysis.synthesis.recovery import coverage_summary, recovery_table
+from tests.evaluation.test_fit_panel import canonical
 
 
 @pytest.mark.slow

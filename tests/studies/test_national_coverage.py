@@ -9,7 +9,7 @@ from scipy import stats
 
 from analysis.data.synthetic import generate
 from analysis.its.effects import linear, ratio_minus_one
-from analysis.synthesis import national_coverage as nc
+from analysis.studies import national_coverage as nc
 
 
 # ---------------------------------------------------------------------------------------
