@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.evaluation.settings import ABSOLUTE_COUNTS, COV_TYPES, EvaluationSettings
 from analysis.its.design import CALENDARS
 
-#: Covariance estimators a run may use (``run --cov-type``, ``fit --province ... --cov-type``).
-COV_TYPES = ("latent-ar1", "newey-west", "quasi", "model")
+#: The library's defaults, which the options below repeat as their defaults.
+DEFAULTS = EvaluationSettings()
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -74,11 +75,10 @@ def _template(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from analysis.data.problems import DataValidationError
     from analysis.pipeline.run import run_evaluation
-    from analysis.evaluation.settings import EvaluationSettings
     from analysis.synthesis.controls import ComparisonsError
 
-    settings = _settings(args, pooling_absolute_counts=args.absolute_counts)
     try:
+        settings = _settings(args, pooling_absolute_counts=args.absolute_counts)
         checks = _check_settings(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -177,9 +177,7 @@ def _unusable(err: Exception) -> int:
 
 def _settings(args: argparse.Namespace, **extra):
     """The run's model settings from the options ``run`` and ``fit --province`` share."""
-    from analysis.evaluation.settings import EvaluationSettings
-
-    return EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality or "month",
+    return EvaluationSettings(washin=args.washin, cov_type=args.cov_type, seasonality=args.seasonality or DEFAULTS.seasonality,
                               bias_corrected_effects=args.bias_corrected, **extra)
 
 
@@ -288,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--plan-dates", type=Path, default=None, help="CSV with province,start_month")
     validate.add_argument("--format", choices=["text", "json", "csv", "html"], default="text")
     validate.add_argument("--out", type=Path, default=None, help="write the report here instead of printing it")
-    validate.add_argument("--washin", type=int, default=3, help="months after the start left out of the fit")
+    validate.add_argument("--washin", type=int, default=DEFAULTS.washin, help="months after the start left out of the fit")
     add_check_options(validate)
     validate.set_defaults(func=_validate)
 
@@ -324,10 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the refits for the robustness, placebo and multilevel-model tables (about 40 s)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute every fit and page instead of reusing unchanged ones from OUT/.cache")
-    run.add_argument("--washin", type=int, default=3, help="months after the start excluded from the fit")
-    run.add_argument("--cov-type", default="latent-ar1", choices=list(COV_TYPES))
-    run.add_argument("--seasonality", default="month", help="none, month or fourier:K")
-    run.add_argument("--absolute-counts", default="equal", choices=["equal", "inverse-variance", "relative"],
+    run.add_argument("--washin", type=int, default=DEFAULTS.washin, help="months after the start excluded from the fit")
+    run.add_argument("--cov-type", default=DEFAULTS.cov_type, choices=list(COV_TYPES))
+    run.add_argument("--seasonality", default=DEFAULTS.seasonality, help="none, month or fourier:K")
+    run.add_argument("--absolute-counts", default=DEFAULTS.pooling_absolute_counts, choices=list(ABSOLUTE_COUNTS),
                      help="how national absolute effects of proportions and rates are pooled (default: unweighted "
                           "mean of the provinces; see analysis.synthesis.national.national_effects)")
     run.add_argument("--bias-corrected", action="store_true",
@@ -342,9 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--province", default=None,
                      help="refit this province's series of the evaluation's data (code, Chinese or English name)")
     fit.add_argument("--indicator", default=None, help="with --province: the annex number of the indicator")
-    fit.add_argument("--washin", type=int, default=3, help="with --province: months after the start excluded "
-                                                          "from the fit, as run --washin")
-    fit.add_argument("--cov-type", default="latent-ar1", choices=list(COV_TYPES),
+    fit.add_argument("--washin", type=int, default=DEFAULTS.washin,
+                     help="with --province: months after the start excluded from the fit, as run --washin")
+    fit.add_argument("--cov-type", default=DEFAULTS.cov_type, choices=list(COV_TYPES),
                      help="with --province: the covariance estimator, as run --cov-type")
     fit.add_argument("--plan-dates", type=Path, default=None,
                      help="with --province: CSV with province,start_month, as run --plan-dates")

@@ -189,3 +189,9 @@ def test_run_refuses_a_bad_covariates_table_with_located_errors(tmp_path, capsys
                  "--no-robustness"]) == 2
     err = capsys.readouterr().err
     assert "covariates.csv" in err and "row 3" in err and "row 4" in err and "Traceback" not in err
+
+
+def test_run_refuses_bad_settings_before_reading_the_data(tmp_path, capsys):
+    assert main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--seasonality", "fourier:9"]) == 2
+    err = capsys.readouterr().err
+    assert "seasonality" in err and "Traceback" not in err

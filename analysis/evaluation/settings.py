@@ -7,7 +7,16 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from analysis.its.design import ITSDesign
-from analysis.registry import timeline
+from analysis.registry import get_indicator, timeline
+
+#: Covariance estimators of the series' models (:mod:`analysis.its.covariance`; ``quasi`` is
+#: the Pearson-scaled model covariance).
+COV_TYPES = ("latent-ar1", "newey-west", "quasi", "model")
+#: Estimators of the between-province variance (:data:`analysis.synthesis.pooling.Method`).
+POOLING_METHODS = ("reml", "dl", "fe", "pm", "ml")
+#: How end-of-plan absolute effects of proportions and rates are pooled
+#: (:func:`analysis.synthesis.national.national_effects`).
+ABSOLUTE_COUNTS = ("equal", "inverse-variance", "relative")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +57,33 @@ class EvaluationSettings:
     #: (STEMI and stroke reperfusion, unplanned return to the operating room, perioperative
     #: mortality; see the domain calibration notes, section 3).
     primary_indicators: tuple[int, ...] = (11, 12, 31, 32)
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown choice or a value out of range, naming the valid ones (a typo
+        must stop the run, not turn every series into a failure)."""
+        for name, choices in (("cov_type", COV_TYPES), ("pooling_method", POOLING_METHODS),
+                              ("pooling_absolute_counts", ABSOLUTE_COUNTS), ("first_post_time", (0, 1))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
+        if not isinstance(self.washin, int) or self.washin < 0:
+            raise ValueError(f"washin must be a whole number of months >= 0, got {self.washin!r}")
+        if not 0 < self.level < 1:
+            raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {self.level!r}")
+        for name, months in (("evaluation_month", (self.evaluation_month,)), ("shocks", self.shocks)):
+            for month in months:
+                try:
+                    pd.Period(str(month), "M")
+                except ValueError:
+                    raise ValueError(f"{name} must be months written YYYY-MM, got {month!r}") from None
+        try:
+            ITSDesign(interruption="2023-06", seasonality=self.seasonality)
+        except ValueError as err:
+            raise ValueError(f"seasonality: {err}") from None
+        for number in self.primary_indicators:
+            try:
+                get_indicator(number)
+            except KeyError as err:
+                raise ValueError(f"primary_indicators: {err.args[0]}") from None
 
     def design(self, start: pd.Period) -> ITSDesign:
         """The ITS design for a series whose plan started in ``start``."""

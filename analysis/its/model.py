@@ -59,8 +59,6 @@ class SegmentedRegression:
         Controlled ITS: 1 for rows of the treated series, 0 for control rows (stacked).
     series : array-like, optional
         Series label of each row when several series are stacked (default: ``group``).
-    months : array-like, optional
-        Deprecated alias of ``time``.
     covariates : DataFrame, optional
         Time-varying confounders (bed numbers, case mix, temperature, a concurrent
         programme), one row per row of the data and one numeric column per covariate. Each
@@ -85,8 +83,7 @@ class SegmentedRegression:
         outcome: np.ndarray | pd.Series,
         *,
         design: ITSDesign,
-        time: pd.Index | list | np.ndarray | None = None,
-        months: pd.Index | list | None = None,
+        time: pd.Index | list | np.ndarray,
         family: str | Family = "gaussian",
         trials: np.ndarray | pd.Series | None = None,
         exposure: np.ndarray | pd.Series | None = None,
@@ -94,9 +91,7 @@ class SegmentedRegression:
         series: np.ndarray | pd.Series | None = None,
         covariates: pd.DataFrame | None = None,
     ) -> None:
-        if (time is None) == (months is None):
-            raise ModelError("give the time of each row as time=")
-        self.time = as_time_index(time if time is not None else months)
+        self.time = as_time_index(time)
         self.outcome = np.asarray(outcome, dtype=float)
         self.design = design
         try:
@@ -109,10 +104,6 @@ class SegmentedRegression:
         self.series = np.zeros(len(self.time), dtype=int) if labels is None else pd.factorize(np.asarray(labels))[0]
         self._validate()
         self.covariates = check_covariates(covariates, self.time)
-
-    @property
-    def months(self) -> pd.Index:
-        return self.time
 
     def _size(self, trials, exposure) -> np.ndarray | None:
         name = self.family.name

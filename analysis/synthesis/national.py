@@ -9,6 +9,7 @@ from scipy import stats
 from analysis.its.effects import linear_from_se
 from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame_mixed
+from analysis.evaluation.settings import ABSOLUTE_COUNTS
 
 #: Measures pooled nationally and the scale on which they are pooled.
 POOLED_MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_relative")
@@ -34,7 +35,6 @@ def pooling_inputs(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFram
 
 
 #: How :func:`national_effects` pools the end-of-plan absolute effects of count indicators.
-ABSOLUTE_COUNTS = ("equal", "inverse-variance", "relative")
 
 #: ``pooled_as`` of each way of pooling a row.
 POOLED_AS = {"inverse-variance": "random effects", "equal": "random effects, equal weights",

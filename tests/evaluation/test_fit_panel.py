@@ -83,3 +83,27 @@ def test_df_column_is_the_one_each_interval_uses(small):
     np.testing.assert_allclose((linear["ci_high"] - linear["ci_low"]) / 2, crit * linear["se"], rtol=1e-8)
     assert linear["df"].nunique() > 1
 
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("cov_type", "latent_ar1", "cov_type must be one of"),
+    ("pooling_method", "REML", "pooling_method must be one of"),
+    ("pooling_absolute_counts", "equal-weights", "pooling_absolute_counts must be one of"),
+    ("washin", -1, "washin must be"),
+    ("level", 95, "level must be between 0 and 1"),
+    ("seasonality", "fourier:9", "seasonality"),
+    ("evaluation_month", "2025-13", "evaluation_month must be months"),
+    ("primary_indicators", (11, 99), "primary_indicators"),
+])
+def test_settings_refuse_unknown_choices_naming_the_valid_ones(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        EvaluationSettings(**{field: value})
+
+
+def test_the_pooling_methods_the_settings_accept_are_the_pooling_core_s():
+    from typing import get_args
+
+    from analysis.evaluation.settings import POOLING_METHODS
+    from analysis.synthesis.pooling import Method
+
+    assert set(POOLING_METHODS) == set(get_args(Method))

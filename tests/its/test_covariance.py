@@ -43,7 +43,7 @@ def test_latent_ar1_recovers_phi_and_sigma_on_a_long_series():
     X = design.matrix(months)
     phi, sd = 0.5, 0.3
     y = 1 + 0.001 * X["time"] + ar1(rng, len(months), phi, sd)
-    res = SegmentedRegression(y.to_numpy(), months=months, design=design).fit()
+    res = SegmentedRegression(y.to_numpy(), time=months, design=design).fit()
     assert res.cov_details["phi"] == pytest.approx(phi, abs=0.06)
     assert res.cov_details["sigma2"] == pytest.approx(sd**2 / (1 - phi**2), rel=0.15)
 
@@ -66,7 +66,7 @@ def _coverage(family: str, reps: int, seed: int) -> tuple[float, float, float]:
             y, kw = rng.poisson(size * np.exp(eta + u)), {"exposure": size}
         else:
             y, kw = 10 + eta + u, {}
-        res = SegmentedRegression(y, months=months, design=design, family=family, **kw).fit()
+        res = SegmentedRegression(y, time=months, design=design, family=family, **kw).fit()
         lc, sc = res.coefficient("level_change"), res.coefficient("slope_change")
         _, rel = res.effect_at("2025-09")
         mean = res.family.inverse
@@ -100,7 +100,7 @@ def _small_hospital_fit(rng: np.random.Generator, months: pd.PeriodIndex, design
         + 0.004 * X["slope_change"].to_numpy()
     trials = rng.integers(100, 300, len(months))
     y = rng.binomial(trials, expit(eta + ar1(rng, len(months), 0.3, 0.02)))
-    model = SegmentedRegression(y, months=months, design=design, family="binomial", trials=trials)
+    model = SegmentedRegression(y, time=months, design=design, family="binomial", trials=trials)
     return model.fit(), model.fit(cov_type="model")
 
 
@@ -155,7 +155,7 @@ def test_latent_ar1_computes_the_covariance_with_the_positive_part_of_phi():
     months = pd.period_range("2019-01", periods=60, freq="M")
     design = ITSDesign(interruption="2022-01", seasonality="none", spring_festival=False, shocks=())
     y = 5 + ar1(rng, len(months), -0.45, 0.3)
-    model = SegmentedRegression(np.asarray(y), months=months, design=design)
+    model = SegmentedRegression(np.asarray(y), time=months, design=design)
     truncated = model.fit(cov_type="latent-ar1")
     raw = model.fit(cov_type="latent-ar1", positive_part=False)
     assert raw.cov_details["phi"] < -0.1

@@ -52,11 +52,11 @@ def _fit(family, seed=0):
     eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(months), 0.5, 0.05)
     n = rng.integers(800, 1600, len(months))
     if family == "gaussian":
-        return SegmentedRegression(10 + eta.to_numpy(), months=months, design=design).fit(), months
+        return SegmentedRegression(10 + eta.to_numpy(), time=months, design=design).fit(), months
     if family == "poisson":
-        return SegmentedRegression(rng.poisson(n * np.exp(eta)), months=months, design=design, family="poisson",
+        return SegmentedRegression(rng.poisson(n * np.exp(eta)), time=months, design=design, family="poisson",
                                    exposure=n).fit(), months
-    return SegmentedRegression(rng.binomial(n, 1 / (1 + np.exp(-eta))), months=months, design=design,
+    return SegmentedRegression(rng.binomial(n, 1 / (1 + np.exp(-eta))), time=months, design=design,
                                family="binomial", trials=n).fit(), months
 
 

@@ -36,7 +36,7 @@ def binomial_series(seed=0, n=3000):
 
 def test_gaussian_model_based_equals_closed_form_ols():
     y = gaussian_series()
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN).fit(cov_type="model")
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN).fit(cov_type="model")
     keep = ~DESIGN.in_washin(MONTHS)
     X = DESIGN.matrix(MONTHS[keep]).to_numpy()
     beta = np.linalg.solve(X.T @ X, X.T @ y[keep])
@@ -52,20 +52,20 @@ def test_newey_west_matches_statsmodels_ols_hac():
     keep = ~DESIGN.in_washin(MONTHS)
     X = DESIGN.matrix(MONTHS[keep])
     for small in (False, True):
-        res = SegmentedRegression(y, months=MONTHS, design=DESIGN).fit(cov_type="newey-west", lags=2, small_sample=small)
+        res = SegmentedRegression(y, time=MONTHS, design=DESIGN).fit(cov_type="newey-west", lags=2, small_sample=small)
         ref = sm.OLS(y[keep], X.to_numpy()).fit(cov_type="HAC", cov_kwds={"maxlags": 2, "use_correction": small})
         np.testing.assert_allclose(res.cov.to_numpy(), ref.cov_params(), rtol=1e-8)
 
 
 def test_binomial_and_poisson_params_match_statsmodels_glm():
     y, n = binomial_series()
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit(cov_type="model")
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="binomial", trials=n).fit(cov_type="model")
     keep = ~DESIGN.in_washin(MONTHS)
     X = DESIGN.matrix(MONTHS[keep]).to_numpy()
     ref = sm.GLM(y[keep] / n[keep], X, family=sm.families.Binomial(), var_weights=n[keep]).fit()
     np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(res.cov.to_numpy(), ref.cov_params(), rtol=1e-5)
-    pois = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="poisson", exposure=n).fit(cov_type="quasi")
+    pois = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="poisson", exposure=n).fit(cov_type="quasi")
     ref = sm.GLM(y[keep], X, family=sm.families.Poisson(), offset=np.log(n[keep])).fit(scale="X2")
     np.testing.assert_allclose(pois.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(pois.cov.to_numpy(), ref.cov_params(), rtol=1e-5)
@@ -73,7 +73,7 @@ def test_binomial_and_poisson_params_match_statsmodels_glm():
 
 def test_poisson_relative_effect_is_closed_form_exp_of_level_plus_slope():
     y, n = binomial_series(seed=5)
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="poisson", exposure=n).fit()
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="poisson", exposure=n).fit()
     absolute, relative = res.effect_at("2025-09", unit_scale=1000)
     k = (pd.Period("2025-09", "M") - pd.Period("2023-06", "M")).n
     g = np.zeros(len(res.params))
@@ -90,7 +90,7 @@ def test_poisson_relative_effect_is_closed_form_exp_of_level_plus_slope():
 
 def test_delta_method_gradient_matches_finite_differences():
     y, n = binomial_series(seed=7)
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
     absolute, _ = res.effect_at("2025-09", unit_scale=100)
     X1, X0 = res._rows(pd.PeriodIndex([pd.Period("2025-09", "M")]))
 
@@ -106,7 +106,7 @@ def test_delta_method_gradient_matches_finite_differences():
 
 def test_cumulative_effect_sums_expected_extra_events():
     y, n = binomial_series(seed=8)
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
     window = pd.period_range("2023-09", "2025-09", freq="M")
     cum = res.cumulative_effect(window)
     X1, X0 = res._rows(window)
@@ -119,7 +119,7 @@ def test_cumulative_effect_sums_expected_extra_events():
 
 def test_predictions_bands_contain_fitted_and_observed_is_the_data():
     y, n = binomial_series(seed=9)
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
     pred = res.predictions(unit_scale=100)
     assert (pred["fitted_low"] <= pred["fitted"]).all() and (pred["fitted"] <= pred["fitted_high"]).all()
     np.testing.assert_allclose(pred["observed"], 100 * y / n)
@@ -138,22 +138,22 @@ def test_predictions_bands_contain_fitted_and_observed_is_the_data():
 )
 def test_family_arguments_are_checked(kwargs, message):
     with pytest.raises(ModelError, match=message):
-        SegmentedRegression(np.ones(84), months=MONTHS, design=DESIGN, **kwargs)
+        SegmentedRegression(np.ones(84), time=MONTHS, design=DESIGN, **kwargs)
 
 
 def test_numerator_above_denominator_and_missing_values_are_rejected():
     with pytest.raises(ModelError, match="exceeds"):
-        SegmentedRegression(np.full(84, 5), months=MONTHS, design=DESIGN, family="binomial", trials=np.full(84, 4))
+        SegmentedRegression(np.full(84, 5), time=MONTHS, design=DESIGN, family="binomial", trials=np.full(84, 4))
     y = np.ones(84)
     y[3] = np.nan
     with pytest.raises(ModelError, match="missing"):
-        SegmentedRegression(y, months=MONTHS, design=DESIGN)
+        SegmentedRegression(y, time=MONTHS, design=DESIGN)
 
 
 def test_short_post_period_is_not_an_its():
     months = pd.period_range("2021-01", "2023-07", freq="M")
     with pytest.raises(DesignError, match="at least 3"):
-        SegmentedRegression(np.ones(len(months)), months=months, design=DESIGN).fit()
+        SegmentedRegression(np.ones(len(months)), time=months, design=DESIGN).fit()
 
 
 def _newton_mle(X, y, size, family):
@@ -180,7 +180,7 @@ def _newton_mle(X, y, size, family):
 def test_count_models_match_independent_newton_raphson(family):
     y, n = binomial_series(seed=21)
     kwargs = {"trials": n} if family == "binomial" else {"exposure": n}
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family=family, **kwargs).fit(cov_type="model")
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=family, **kwargs).fit(cov_type="model")
     keep = ~DESIGN.in_washin(MONTHS)
     beta, cov = _newton_mle(DESIGN.matrix(MONTHS[keep]).to_numpy(), y[keep].astype(float), n[keep].astype(float), family)
     np.testing.assert_allclose(res.params.to_numpy(), beta, rtol=1e-7, atol=1e-10)
@@ -244,7 +244,7 @@ def test_irls_matches_statsmodels_glm_for_a_fixed_theta_negative_binomial():
     X = DESIGN.matrix(MONTHS[keep]).to_numpy()
     from analysis.its.families import negative_binomial
 
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family=negative_binomial(theta=40.0),
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=negative_binomial(theta=40.0),
                               exposure=n).fit(cov_type="model")
     # statsmodels' default tolerance stops earlier than ours (its score at the estimate is
     # 40 times larger); tightened, it agrees.
@@ -255,7 +255,7 @@ def test_irls_matches_statsmodels_glm_for_a_fixed_theta_negative_binomial():
 def test_perfect_separation_is_an_error_not_a_silent_fit():
     y, n = binomial_series(seed=2)
     with pytest.raises(ModelError, match="cannot be estimated"):
-        SegmentedRegression(n.copy(), months=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
+        SegmentedRegression(n.copy(), time=MONTHS, design=DESIGN, family="binomial", trials=n).fit()
 
 
 def test_a_shock_month_without_events_converges_as_in_statsmodels():
@@ -264,7 +264,7 @@ def test_a_shock_month_without_events_converges_as_in_statsmodels():
     design = ITSDesign(interruption="2023-06", washin=3, shocks=("2020-02",), calendar="china")
     y, n = binomial_series(seed=4, n=400)
     y = np.where(MONTHS == pd.Period("2020-02", "M"), 0, y)
-    res = SegmentedRegression(y, months=MONTHS, design=design, family="binomial", trials=n).fit(cov_type="model")
+    res = SegmentedRegression(y, time=MONTHS, design=design, family="binomial", trials=n).fit(cov_type="model")
     keep = ~design.in_washin(MONTHS)
     X = design.matrix(MONTHS[keep])
     ref = sm.GLM(y[keep] / n[keep], X.to_numpy(), family=sm.families.Binomial(), var_weights=n[keep]).fit()
@@ -279,7 +279,7 @@ def test_bias_corrected_effects_are_closed_form_with_plug_in_standard_errors(fam
     variance of each row's linear predictor; standard errors and relative effects unchanged."""
     y, n = binomial_series(seed=9)
     counts = {"exposure": n} if family == "poisson" else {"trials": n}
-    res = SegmentedRegression(y, months=MONTHS, design=DESIGN, family=family, **counts).fit()
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=family, **counts).fit()
     month = pd.PeriodIndex([pd.Period("2025-09", "M")])
     X1, X0 = res._rows(month)
     beta, cov = res.params.to_numpy(), res.cov.to_numpy()
@@ -331,7 +331,7 @@ def test_bias_corrected_absolute_effect_is_unbiased_for_a_rare_outcome():
     errors = []
     for _ in range(3000):
         y = rng.poisson(size * np.exp(eta))
-        res = SegmentedRegression(y, months=months, design=design, family="poisson", exposure=size).fit(
+        res = SegmentedRegression(y, time=months, design=design, family="poisson", exposure=size).fit(
             cov_type="model")
         plain, _ = res.effect_at(months[-1], unit_scale=1000)
         corrected, _ = res.effect_at(months[-1], unit_scale=1000, bias_corrected=True)
