@@ -9,12 +9,13 @@ OUT    ?= reports
 DATA   ?=
 SEED   ?= 2023
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+LINTED := analysis tests notebooks benchmarks
 # The models are small (about 80 x 20): parallelism is by process, one per core, and a
 # multithreaded BLAS inside each process only oversubscribes the cores.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: evaluate test test-fast setup environment lock benchmark clean
+.PHONY: evaluate test test-fast lint setup environment lock benchmark clean
 
 evaluate: $(STAMP)
 ifeq ($(strip $(DATA)),)
@@ -24,13 +25,17 @@ else
 	$(PY) -m analysis run --data $(DATA) --out $(OUT) --workers $(WORKERS)
 endif
 
-test: $(STAMP)
-	$(VENV)/bin/lint-imports --no-cache
+test: $(STAMP) lint
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -q
 
-test-fast: $(STAMP)
-	$(VENV)/bin/lint-imports --no-cache
+test-fast: $(STAMP) lint
 	$(PY) -m pytest -n $(WORKERS) -q -m "not slow and not e2e"
+
+# The layer contracts (pyproject.toml, import-linter), ruff's lint and its format check.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 setup: $(STAMP)
 

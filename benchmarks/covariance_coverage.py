@@ -30,7 +30,12 @@ def study(family: str, size: tuple[int, int], reps: int, seed: int = 1) -> pd.Da
     design = ITSDesign(interruption="2023-06", washin=3)
     X = design.matrix(months)
     level, slope = 0.08, 0.004
-    eta = -1.2 + 0.003 * X["time"].to_numpy() + level * X["level_change"].to_numpy() + slope * X["slope_change"].to_numpy()
+    eta = (
+        -1.2
+        + 0.003 * X["time"].to_numpy()
+        + level * X["level_change"].to_numpy()
+        + slope * X["slope_change"].to_numpy()
+    )
     end = months.get_loc(pd.Period("2025-09", "M"))
     rows = []
     rng = np.random.default_rng(seed)
@@ -47,8 +52,14 @@ def study(family: str, size: tuple[int, int], reps: int, seed: int = 1) -> pd.Da
             res = SegmentedRegression(y, months=months, design=design, family=family, **kw).fit(cov_type=cov)
             lc, sc = res.coefficient("level_change"), res.coefficient("slope_change")
             _, rel = res.effect_at("2025-09")
-            rows.append({"cov_type": cov, "level": lc.ci_low <= level <= lc.ci_high,
-                         "slope": sc.ci_low <= slope <= sc.ci_high, "relative": rel.ci_low <= true_rel <= rel.ci_high})
+            rows.append(
+                {
+                    "cov_type": cov,
+                    "level": lc.ci_low <= level <= lc.ci_high,
+                    "slope": sc.ci_low <= slope <= sc.ci_high,
+                    "relative": rel.ci_low <= true_rel <= rel.ci_high,
+                }
+            )
     return pd.DataFrame(rows).groupby("cov_type").mean()
 
 

@@ -30,8 +30,9 @@ from analysis.report.fonts import use_cjk_font
 use_cjk_font()
 checks = quality.load_quality(run_dir)
 display(HTML(site.heading_html(quality.text("title", lang), level=1)))
-display(HTML(quality.summary_html(checks, lang=lang) if not checks.empty
-             else site.note_html(quality.text("no_data", lang))))
+display(
+    HTML(quality.summary_html(checks, lang=lang) if not checks.empty else site.note_html(quality.text("no_data", lang)))
+)
 
 # %%
 if not checks.series.empty:

@@ -51,9 +51,17 @@ for number in sorted(set(run.effects.loc[run.effects["measure"] == "effect_end_r
 
 # %%
 display(HTML(site.heading_html(site.text("multiplicity", lang), note=site.text("multiplicity_note", lang))))
-display(HTML(site.run_table_html(run_dir, "national_effects", lang=lang, query="measure == 'effect_end_relative'",
-                                 columns=["indicator", "estimate", "ci_low", "ci_high", "p_value", "p_bh", "p_holm",
-                                          "verdict"])))
+display(
+    HTML(
+        site.run_table_html(
+            run_dir,
+            "national_effects",
+            lang=lang,
+            query="measure == 'effect_end_relative'",
+            columns=["indicator", "estimate", "ci_low", "ci_high", "p_value", "p_bh", "p_holm", "verdict"],
+        )
+    )
+)
 
 # %%
 display(HTML(site.heading_html(site.text("event_time", lang), note=site.text("event_time_note", lang))))
@@ -64,9 +72,17 @@ if curves is not None and len(curves):
 
 # %%
 display(HTML(site.heading_html(site.text("cohorts", lang))))
-display(HTML(site.run_table_html(run_dir, "cohort_tests", lang=lang, query="measure == 'effect_relative'",
-                                 columns=["indicator", "event_time", "n_cohorts", "k_provinces", "statistic",
-                                          "df_num", "df_den", "p_value"])))
+display(
+    HTML(
+        site.run_table_html(
+            run_dir,
+            "cohort_tests",
+            lang=lang,
+            query="measure == 'effect_relative'",
+            columns=["indicator", "event_time", "n_cohorts", "k_provinces", "statistic", "df_num", "df_den", "p_value"],
+        )
+    )
+)
 
 # %%
 display(HTML(site.heading_html(site.text("meta_regression", lang))))
@@ -74,9 +90,17 @@ display(HTML(site.run_table_html(run_dir, "meta_regression", lang=lang)))
 
 # %%
 display(HTML(site.heading_html(site.text("power_section", lang))))
-display(HTML(site.run_table_html(run_dir, "power", lang=lang, query="scope == 'national'",
-                                 columns=["indicator", "measure", "estimate", "p_value", "detected", "k",
-                                          "mde_improvement", "power"])))
+display(
+    HTML(
+        site.run_table_html(
+            run_dir,
+            "power",
+            lang=lang,
+            query="scope == 'national'",
+            columns=["indicator", "measure", "estimate", "p_value", "detected", "k", "mde_improvement", "power"],
+        )
+    )
+)
 
 # %%
 display(HTML(site.heading_html(site.text("targets_section", lang))))
@@ -84,9 +108,17 @@ display(HTML(site.run_table_html(run_dir, "targets", lang=lang)))
 
 # %%
 display(HTML(site.heading_html(site.text("controlled_section", lang), note=site.text("controlled_note", lang))))
-display(HTML(site.run_table_html(run_dir, "controlled_national", lang=lang, hint="controlled_hint",
-                                 columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high",
-                                          "p_value", "k"])))
+display(
+    HTML(
+        site.run_table_html(
+            run_dir,
+            "controlled_national",
+            lang=lang,
+            hint="controlled_hint",
+            columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high", "p_value", "k"],
+        )
+    )
+)
 
 # %%
 display(HTML(site.heading_html(site.text("robustness_section", lang))))

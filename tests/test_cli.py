@@ -45,20 +45,41 @@ def test_run_options_for_absolute_effects_reach_the_settings(tmp_path):
     data = tmp_path / "data"
     write(generate(3, provinces=["340000", "110000"], indicators=[31]), data)
     runs = {}
-    for name, extra in (("default", []), ("options", ["--absolute-counts", "inverse-variance", "--bias-corrected"]),
-                        ("relative", ["--absolute-counts", "relative"])):
+    for name, extra in (
+        ("default", []),
+        ("options", ["--absolute-counts", "inverse-variance", "--bias-corrected"]),
+        ("relative", ["--absolute-counts", "relative"]),
+    ):
         out = tmp_path / name
-        assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
-                     "--no-robustness", *extra]) == 0
-        runs[name] = (json.loads((out / "manifest.json").read_text())["parameters"],
-                      pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str}),
-                      pd.read_csv(out / "tables" / "national_effects.csv"))
+        assert (
+            main(
+                [
+                    "run",
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--tables-only",
+                    "--workers",
+                    "1",
+                    "--no-robustness",
+                    *extra,
+                ]
+            )
+            == 0
+        )
+        runs[name] = (
+            json.loads((out / "manifest.json").read_text())["parameters"],
+            pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str}),
+            pd.read_csv(out / "tables" / "national_effects.csv"),
+        )
     # "relative" derives the national absolute effect; the event-time curves, which cannot,
     # pool absolute effects as the default does (the run used to stop there)
     national_relative = runs["relative"][2].set_index("measure")
     assert national_relative.loc["effect_end_absolute", "pooled_as"] == "relative x mean counterfactual"
-    curves = {name: pd.read_csv(tmp_path / name / "tables" / "event_time_national.csv")
-              for name in ("default", "relative")}
+    curves = {
+        name: pd.read_csv(tmp_path / name / "tables" / "event_time_national.csv") for name in ("default", "relative")
+    }
     pd.testing.assert_frame_equal(curves["relative"], curves["default"])
     parameters, effects, national = runs["options"]
     assert parameters["pooling_absolute_counts"] == "inverse-variance" and parameters["bias_corrected_effects"]
@@ -79,8 +100,13 @@ def test_run_refuses_invalid_data_with_located_errors(tmp_path, capsys):
 
 
 def test_pool_json_matches_the_library(tmp_path, capsys):
-    frame = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 3, "est": [0.1, 0.3, -0.2, 0.4, 1.0, 1.2, 0.7],
-                          "se": [0.1, 0.2, 0.15, 0.3, 0.2, 0.25, 0.3]})
+    frame = pd.DataFrame(
+        {
+            "g": ["a"] * 4 + ["b"] * 3,
+            "est": [0.1, 0.3, -0.2, 0.4, 1.0, 1.2, 0.7],
+            "se": [0.1, 0.2, 0.15, 0.3, 0.2, 0.25, 0.3],
+        }
+    )
     path = tmp_path / "est.csv"
     frame.to_csv(path, index=False)
     assert main(["pool", str(path), "--estimate", "est", "--se", "se", "--by", "g", "--hksj", "--json"]) == 0
@@ -96,8 +122,10 @@ def test_pool_options_equal_weights_and_floor_reach_the_library(tmp_path, capsys
     frame = pd.DataFrame({"est": [0.1, 0.3, -0.2, 0.4, 1.0], "se": [0.1, 0.2, 0.15, 0.3, 0.2]})
     path = tmp_path / "est.csv"
     frame.to_csv(path, index=False)
-    assert main(["pool", str(path), "--estimate", "est", "--se", "se", "--hksj-floor", "--weights", "equal",
-                 "--json"]) == 0
+    assert (
+        main(["pool", str(path), "--estimate", "est", "--se", "se", "--hksj-floor", "--weights", "equal", "--json"])
+        == 0
+    )
     line = json.loads(capsys.readouterr().out)
     ref = pool(frame["est"], frame["se"], hksj=True, hksj_floor=True, weights="equal")
     assert line["weights"] == "equal" and line["hksj"] is True
@@ -122,8 +150,23 @@ def test_fit_province_indicator_reproduces_the_runs_rows(tmp_path, capsys):
     write(generate(3, provinces=["340000", "110000"], indicators=[32, 11]), data)
     for extra in ([], ["--washin", "6", "--cov-type", "newey-west"]):
         out = tmp_path / ("run" + "".join(extra))
-        assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
-                     "--no-robustness", *extra]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--tables-only",
+                    "--workers",
+                    "1",
+                    "--no-robustness",
+                    *extra,
+                ]
+            )
+            == 0
+        )
         capsys.readouterr()
         effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
         run_rows = effects[(effects.province == "340000") & (effects.indicator == 32)].set_index("measure")
@@ -131,8 +174,11 @@ def test_fit_province_indicator_reproduces_the_runs_rows(tmp_path, capsys):
         record = json.loads(capsys.readouterr().out)
         assert record["province"] == "340000" and record["indicator"] == 32
         terms = {t["term"]: t for t in record["terms"]}
-        assert set(terms) == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative",
-                              "effect_cumulative"} == set(run_rows.index)
+        assert (
+            set(terms)
+            == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative", "effect_cumulative"}
+            == set(run_rows.index)
+        )
         for measure, row in run_rows.iterrows():
             for column in ("estimate", "se", "ci_low", "ci_high", "p_value"):
                 assert terms[measure][column] == pytest.approx(row[column], rel=1e-6), (extra, measure, column)
@@ -158,13 +204,17 @@ def test_run_adjusts_for_covariates_from_the_side_table(tmp_path, capsys):
     write(generated, data)
     months = sorted(generated.panel["month"].unique())
     rng = __import__("numpy").random.default_rng(0)
-    rows = [{"province": p, "month": m, "indicator": "", "beds": 1000 + 5 * i + rng.normal(0, 3)}
-            for p in ("340000", "110000") for i, m in enumerate(months)]
+    rows = [
+        {"province": p, "month": m, "indicator": "", "beds": 1000 + 5 * i + rng.normal(0, 3)}
+        for p in ("340000", "110000")
+        for i, m in enumerate(months)
+    ]
     rows += [{"province": "340000", "month": m, "indicator": 11, "beds": 2000 + rng.normal(0, 3)} for m in months]
     pd.DataFrame(rows).to_csv(data / "covariates.csv", index=False)
     out = tmp_path / "out"
-    assert main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1",
-                 "--no-robustness"]) == 0
+    assert (
+        main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1", "--no-robustness"]) == 0
+    )
     capsys.readouterr()
     effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
     run_rows = effects[(effects.province == "340000") & (effects.indicator == 32)].set_index("measure")
@@ -183,10 +233,25 @@ def test_run_adjusts_for_covariates_from_the_side_table(tmp_path, capsys):
 def test_run_refuses_a_bad_covariates_table_with_located_errors(tmp_path, capsys):
     data = tmp_path / "data"
     write(generate(3, provinces=["340000"], indicators=[32]), data)
-    (data / "covariates.csv").write_text("province,month,beds\n安徽,2019-01,100\n安徽,2019-13,101\n火星,2019-02,x\n",
-                                         encoding="utf-8")
-    assert main(["run", "--data", str(data), "--out", str(tmp_path / "out"), "--tables-only", "--workers", "1",
-                 "--no-robustness"]) == 2
+    (data / "covariates.csv").write_text(
+        "province,month,beds\n安徽,2019-01,100\n安徽,2019-13,101\n火星,2019-02,x\n", encoding="utf-8"
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "out"),
+                "--tables-only",
+                "--workers",
+                "1",
+                "--no-robustness",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "covariates.csv" in err and "row 3" in err and "row 4" in err and "Traceback" not in err
 

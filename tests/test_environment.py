@@ -19,7 +19,8 @@ def _pins() -> dict[str, str]:
 
 def test_environment_yml_is_generated_from_pyproject():
     assert (REPO / "environment.yml").read_text() == environment.render(), (
-        "environment.yml differs from pyproject.toml; run `make environment`")
+        "environment.yml differs from pyproject.toml; run `make environment`"
+    )
 
 
 def test_lock_contains_every_pinned_dependency_at_the_same_version():

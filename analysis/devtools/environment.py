@@ -23,8 +23,16 @@ def render(pyproject: Path = REPO / "pyproject.toml") -> str:
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     python = project["requires-python"].removeprefix(">=")
     pins = list(project["dependencies"]) + list(project.get("optional-dependencies", {}).get("test", []))
-    lines = [HEADER, "name: plan-its\n", "channels:\n", "  - conda-forge\n", "dependencies:\n",
-             f"  - python={python}\n", "  - pip\n", "  - pip:\n"]
+    lines = [
+        HEADER,
+        "name: plan-its\n",
+        "channels:\n",
+        "  - conda-forge\n",
+        "dependencies:\n",
+        f"  - python={python}\n",
+        "  - pip\n",
+        "  - pip:\n",
+    ]
     lines += [f"      - {pin}\n" for pin in pins]
     lines += ["      - -e .\n"]
     return "".join(lines)

@@ -26,17 +26,30 @@ if TYPE_CHECKING:
 #: Measures of the event-time table: the effect in display units and relative to the counterfactual.
 MEASURES = ("effect_absolute", "effect_relative")
 #: Columns of :func:`event_time_effects`.
-EVENT_TIME_COLUMNS = ["province", "indicator", "start_month", "event_time", "month", "phase", "measure",
-                      "estimate", "se", "ci_low", "ci_high", "p_value", "df", "scale"]
-
+EVENT_TIME_COLUMNS = [
+    "province",
+    "indicator",
+    "start_month",
+    "event_time",
+    "month",
+    "phase",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "df",
+    "scale",
+]
 
 
 def fit_event_time_models(
     panel: pd.DataFrame,
     *,
     starts: Mapping[str, TimeLike],
-    settings: "EvaluationSettings | None" = None,
-) -> tuple[dict[tuple[str, int], "ITSResults"], pd.DataFrame]:
+    settings: EvaluationSettings | None = None,
+) -> tuple[dict[tuple[str, int], ITSResults], pd.DataFrame]:
     """Fit the pipeline's model to every series of a panel and keep the results objects.
 
     The model is :func:`analysis.synthesis.power.fit_default_model`, the same as the
@@ -78,18 +91,19 @@ def fit_event_time_models(
         try:
             results[(province, int(number))] = fit_default_model(series, start=known[province], settings=settings)
         except Exception as err:  # one failing series must not stop the others: it is reported
-            failures.append({"province": province, "indicator": int(number), "error": type(err).__name__,
-                             "message": str(err)})
+            failures.append(
+                {"province": province, "indicator": int(number), "error": type(err).__name__, "message": str(err)}
+            )
     return results, pd.DataFrame(failures, columns=["province", "indicator", "error", "message"])
 
 
-def _start_of(res: "ITSResults") -> pd.Period:
+def _start_of(res: ITSResults) -> pd.Period:
     start = res.design.interruption
     return start.asfreq("M") if isinstance(start, pd.Period) else pd.Period(str(start), "M")
 
 
 def event_time_effects(
-    results: Mapping[tuple[str, int], "ITSResults"],
+    results: Mapping[tuple[str, int], ITSResults],
     *,
     max_event_time: int | None = None,
     through: TimeLike | None = None,
@@ -151,15 +165,25 @@ def event_time_effects(
     2           2  2023-09       3.0
     """
     through_month = None if through is None else pd.Period(str(through), "M")
-    rows = [event_time_arrays(str(key[0]), int(key[1]), results[key], through=through_month,
-                              max_event_time=max_event_time, level=level)
-            for key in sorted(results, key=lambda k: (str(k[0]), int(k[1])))]
+    rows = [
+        event_time_arrays(
+            str(key[0]), int(key[1]), results[key], through=through_month, max_event_time=max_event_time, level=level
+        )
+        for key in sorted(results, key=lambda k: (str(k[0]), int(k[1])))
+    ]
     return event_time_frame(rows)
 
 
-def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, through: TimeLike | None = None,
-                      max_event_time: int | None = None, level: float = 0.95,
-                      bias_corrected: bool = False) -> dict[str, np.ndarray]:
+def event_time_arrays(
+    province: str,
+    indicator: int,
+    res: ITSResults,
+    *,
+    through: TimeLike | None = None,
+    max_event_time: int | None = None,
+    level: float = 0.95,
+    bias_corrected: bool = False,
+) -> dict[str, np.ndarray]:
     """The rows of :func:`event_time_effects` for one series, as arrays by column (cheap to
     collect for a thousand series and turn into one frame with :func:`event_time_frame`)."""
     if not is_monthly(res.time):
@@ -180,11 +204,15 @@ def event_time_arrays(province: str, indicator: int, res: "ITSResults", *, throu
     arrays = res.effect_arrays(months, unit_scale=spec.scale, level=level, bias_corrected=bias_corrected)
     labels = np.asarray(months.astype(str), dtype=object)
     phases = np.asarray(res.design.phase(months), dtype=object)
-    part = {"province": np.full(2 * n, str(province), dtype=object), "indicator": np.full(2 * n, int(indicator)),
-            "start_month": np.full(2 * n, str(start), dtype=object),
-            "event_time": np.concatenate([event_times, event_times]),
-            "month": np.concatenate([labels, labels]), "phase": np.concatenate([phases, phases]),
-            "measure": np.repeat(np.array(MEASURES, dtype=object), n)}
+    part = {
+        "province": np.full(2 * n, str(province), dtype=object),
+        "indicator": np.full(2 * n, int(indicator)),
+        "start_month": np.full(2 * n, str(start), dtype=object),
+        "event_time": np.concatenate([event_times, event_times]),
+        "month": np.concatenate([labels, labels]),
+        "phase": np.concatenate([phases, phases]),
+        "measure": np.repeat(np.array(MEASURES, dtype=object), n),
+    }
     for name in ("estimate", "se", "ci_low", "ci_high", "p_value", "df"):
         part[name] = np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
     part["scale"] = np.repeat(np.array([spec.unit, "ratio - 1"], dtype=object), n)

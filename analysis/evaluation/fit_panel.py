@@ -15,15 +15,30 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.stattools import durbin_watson
 
+from analysis.evaluation.cache import ResultCache, code_fingerprint, digest
+from analysis.evaluation.event_time import event_time_arrays, event_time_frame
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.its.diagnostics import ljung_box_p_value
 from analysis.its.series import model_for_series
-from analysis.evaluation.cache import ResultCache, code_fingerprint, digest
-from analysis.evaluation.settings import EvaluationSettings
 from analysis.registry import get_indicator, get_province
-from analysis.evaluation.event_time import event_time_arrays, event_time_frame
 
-EFFECT_COLUMNS = ["province", "indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value",
-                  "scale", "unit", "df", "window_start", "window_end", "family", "cov_type"]
+EFFECT_COLUMNS = [
+    "province",
+    "indicator",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "scale",
+    "unit",
+    "df",
+    "window_start",
+    "window_end",
+    "family",
+    "cov_type",
+]
 
 
 @dataclass(frozen=True)
@@ -42,8 +57,9 @@ class PanelResults:
     event_time: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings
-               ) -> tuple[list[dict], pd.DataFrame, dict, dict[str, np.ndarray]]:
+def fit_series(
+    series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSettings
+) -> tuple[list[dict], pd.DataFrame, dict, dict[str, np.ndarray]]:
     """Fit one series (rows of one province and indicator, sorted by month).
 
     Returns effect rows, the monthly predictions, a diagnostics row and the effects at each
@@ -59,35 +75,78 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     unit_scale = indicator.scale
     end = pd.Period(settings.evaluation_month, "M")
     first_post = start + settings.washin
-    base = {"province": province, "indicator": number, "family": family, "cov_type": res.cov_type,
-            "df": res.df_resid}
+    base = {"province": province, "indicator": number, "family": family, "cov_type": res.cov_type, "df": res.df_resid}
     rows = []
     for contrast in (res.coefficient("level_change", level=level), res.coefficient("slope_change", level=level)):
-        rows.append({**base, **contrast.as_dict(), "unit": res.family.link, "window_start": str(start),
-                     "window_end": str(start)})
+        rows.append(
+            {
+                **base,
+                **contrast.as_dict(),
+                "unit": res.family.link,
+                "window_start": str(start),
+                "window_end": str(start),
+            }
+        )
     corrected = settings.bias_corrected_effects
     absolute, relative = res.effect_at(end, unit_scale=unit_scale, level=level, bias_corrected=corrected)
-    rows.append({**base, **absolute.as_dict(), "measure": "effect_end_absolute", "scale": indicator.unit,
-                 "unit": indicator.unit, "window_start": str(end), "window_end": str(end)})
-    rows.append({**base, **relative.as_dict(), "measure": "effect_end_relative", "unit": "ratio - 1",
-                 "window_start": str(end), "window_end": str(end)})
+    rows.append(
+        {
+            **base,
+            **absolute.as_dict(),
+            "measure": "effect_end_absolute",
+            "scale": indicator.unit,
+            "unit": indicator.unit,
+            "window_start": str(end),
+            "window_end": str(end),
+        }
+    )
+    rows.append(
+        {
+            **base,
+            **relative.as_dict(),
+            "measure": "effect_end_relative",
+            "unit": "ratio - 1",
+            "window_start": str(end),
+            "window_end": str(end),
+        }
+    )
     if res.size is not None and first_post <= end:
         window = pd.period_range(first_post, min(end, months[-1]), freq="M")
         cumulative = res.cumulative_effect(window, level=level, bias_corrected=corrected)
-        rows.append({**base, **cumulative.as_dict(), "measure": "effect_cumulative", "unit": "events",
-                     "window_start": str(window[0]), "window_end": str(window[-1])})
+        rows.append(
+            {
+                **base,
+                **cumulative.as_dict(),
+                "measure": "effect_cumulative",
+                "unit": "events",
+                "window_start": str(window[0]),
+                "window_end": str(window[-1]),
+            }
+        )
     fitted = res.predictions(unit_scale=unit_scale, level=level)
     # One frame built with its key columns first (inserting columns one at a time copies it).
-    predictions = pd.DataFrame({"province": np.full(len(fitted), province, dtype=object),
-                                "indicator": np.full(len(fitted), number),
-                                **{name: fitted[name].to_numpy() for name in fitted.columns}})
+    predictions = pd.DataFrame(
+        {
+            "province": np.full(len(fitted), province, dtype=object),
+            "indicator": np.full(len(fitted), number),
+            **{name: fitted[name].to_numpy() for name in fitted.columns},
+        }
+    )
     resid = res.residuals.to_numpy()
     lags = min(12, len(resid) // 4)
     diagnostics = {
-        "province": province, "indicator": number, "family": family, "start_month": str(start),
-        "n_months": len(months), "n_pre": res.n_pre, "n_post": res.n_post, "washin": settings.washin,
-        "n_params": len(res.params), "phi": res.cov_details.get("phi", np.nan),
-        "sigma2": res.cov_details.get("sigma2", np.nan), "pearson_dispersion": res.pearson_dispersion,
+        "province": province,
+        "indicator": number,
+        "family": family,
+        "start_month": str(start),
+        "n_months": len(months),
+        "n_pre": res.n_pre,
+        "n_post": res.n_post,
+        "washin": settings.washin,
+        "n_params": len(res.params),
+        "phi": res.cov_details.get("phi", np.nan),
+        "sigma2": res.cov_details.get("sigma2", np.nan),
+        "pearson_dispersion": res.pearson_dispersion,
         "durbin_watson": float(durbin_watson(resid)),
         "ljung_box_p": ljung_box_p_value(resid, lags=lags),
         "converged": res.converged,
@@ -96,8 +155,14 @@ def fit_series(series: pd.DataFrame, *, start: pd.Period, settings: EvaluationSe
     return rows, predictions, diagnostics, event_time
 
 
-def fit_one(panel: pd.DataFrame, *, starts: dict[str, pd.Period], province: str | int, indicator: int | str,
-            settings: EvaluationSettings) -> list[dict]:
+def fit_one(
+    panel: pd.DataFrame,
+    *,
+    starts: dict[str, pd.Period],
+    province: str | int,
+    indicator: int | str,
+    settings: EvaluationSettings,
+) -> list[dict]:
     """The effect rows of one series of a panel, fitted as :func:`fit_panel` fits it (the
     same rows in the same order, the same start month and settings, :func:`fit_series`).
 
@@ -113,8 +178,11 @@ def fit_one(panel: pd.DataFrame, *, starts: dict[str, pd.Period], province: str 
     series = panel[(panel["province"] == code) & (panel["indicator"] == number)]
     if series.empty:
         present = sorted(panel.loc[panel["province"] == code, "indicator"].unique().tolist())
-        where = (f"indicators present for {code}: {present}" if present
-                 else f"provinces present: {sorted(panel['province'].unique().tolist())}")
+        where = (
+            f"indicators present for {code}: {present}"
+            if present
+            else f"provinces present: {sorted(panel['province'].unique().tolist())}"
+        )
         raise ValueError(f"the data have no rows for province {code} and indicator {number} ({where})")
     rows, *_ = fit_series(series, start=starts[code], settings=settings)
     return rows
@@ -127,8 +195,15 @@ def _fit_group(args: tuple[pd.DataFrame, dict[str, pd.Period], EvaluationSetting
         try:
             rows, pred, diag, event_time = fit_series(series, start=starts[province], settings=settings)
         except Exception as err:  # one failing series must not stop the others: it is reported
-            failures.append({"province": province, "indicator": int(number), "stage": "fit",
-                             "error": type(err).__name__, "message": str(err)})
+            failures.append(
+                {
+                    "province": province,
+                    "indicator": int(number),
+                    "stage": "fit",
+                    "error": type(err).__name__,
+                    "message": str(err),
+                }
+            )
             continue
         effects += rows
         predictions.append(pred)
@@ -142,8 +217,15 @@ def province_key(series: pd.DataFrame, *, start: pd.Period, settings: Evaluation
     return digest(code_fingerprint(), settings.as_dict(), str(start), series.reset_index(drop=True))
 
 
-def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: EvaluationSettings | None = None,
-              workers: int = 1, progress: bool = False, cache: ResultCache | None = None) -> PanelResults:
+def fit_panel(
+    panel: pd.DataFrame,
+    *,
+    starts: dict[str, pd.Period],
+    settings: EvaluationSettings | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    cache: ResultCache | None = None,
+) -> PanelResults:
     """Fit every series of a canonical panel (see :func:`analysis.data.contract.read_panel`).
 
     Parameters
@@ -164,8 +246,11 @@ def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: Ev
     """
     settings = settings or EvaluationSettings()
     provinces = {str(code): g for code, g in panel.groupby("province", sort=True)}
-    keys = {code: province_key(g, start=starts[code], settings=settings) for code, g in provinces.items()} \
-        if cache is not None else {}
+    keys = (
+        {code: province_key(g, start=starts[code], settings=settings) for code, g in provinces.items()}
+        if cache is not None
+        else {}
+    )
     found = {code: cache.get("fit", code, key=keys[code]) for code in provinces} if cache is not None else {}
     reused = tuple(code for code, part in found.items() if part is not None)
     todo = [code for code in provinces if code not in reused]
@@ -194,7 +279,8 @@ def fit_panel(panel: pd.DataFrame, *, starts: dict[str, pd.Period], settings: Ev
     preds = [frame for part in parts for frame in part[1]]
     predictions = pd.concat(preds, ignore_index=True) if preds else pd.DataFrame()
     diagnostics = pd.DataFrame([row for part in parts for row in part[2]])
-    failures = pd.DataFrame([row for part in parts for row in part[3]],
-                            columns=["province", "indicator", "stage", "error", "message"])
+    failures = pd.DataFrame(
+        [row for part in parts for row in part[3]], columns=["province", "indicator", "stage", "error", "message"]
+    )
     event_time = event_time_frame([arrays for part in parts for arrays in part[4]])
     return PanelResults(effects, predictions, diagnostics, failures, reused=reused, event_time=event_time)

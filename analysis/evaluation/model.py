@@ -16,12 +16,18 @@ if TYPE_CHECKING:
     from analysis.its.results import ITSResults
 
 
-def _default_settings(settings: "EvaluationSettings | None") -> "EvaluationSettings":
+def _default_settings(settings: EvaluationSettings | None) -> EvaluationSettings:
     return EvaluationSettings() if settings is None else settings
 
 
-def fit_default_model(series: pd.DataFrame, *, start: pd.Period | str, settings: "EvaluationSettings | None" = None,
-                      outcome: np.ndarray | None = None, design=None) -> "ITSResults":
+def fit_default_model(
+    series: pd.DataFrame,
+    *,
+    start: pd.Period | str,
+    settings: EvaluationSettings | None = None,
+    outcome: np.ndarray | None = None,
+    design=None,
+) -> ITSResults:
     """Fit the pipeline's model to one series and return the full results object.
 
     The same model as :func:`analysis.evaluation.fit_panel.fit_series` (family from the

@@ -61,8 +61,12 @@ class EvaluationSettings:
     def __post_init__(self) -> None:
         """Refuse an unknown choice or a value out of range, naming the valid ones (a typo
         must stop the run, not turn every series into a failure)."""
-        for name, choices in (("cov_type", COV_TYPES), ("pooling_method", POOLING_METHODS),
-                              ("pooling_absolute_counts", ABSOLUTE_COUNTS), ("first_post_time", (0, 1))):
+        for name, choices in (
+            ("cov_type", COV_TYPES),
+            ("pooling_method", POOLING_METHODS),
+            ("pooling_absolute_counts", ABSOLUTE_COUNTS),
+            ("first_post_time", (0, 1)),
+        ):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         if not isinstance(self.washin, int) or self.washin < 0:
@@ -98,8 +102,13 @@ class EvaluationSettings:
 
     def pooling_options(self) -> dict:
         """Keyword options of :func:`analysis.synthesis.national.national_effects`."""
-        return {"method": self.pooling_method, "hksj": self.pooling_hksj, "hksj_floor": self.pooling_hksj_floor,
-                "level": self.level, "absolute_counts": self.pooling_absolute_counts}
+        return {
+            "method": self.pooling_method,
+            "hksj": self.pooling_hksj,
+            "hksj_floor": self.pooling_hksj_floor,
+            "level": self.level,
+            "absolute_counts": self.pooling_absolute_counts,
+        }
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -6,5 +6,12 @@ from analysis.its.forecast import ForecastITS, ForecastResults
 from analysis.its.model import SegmentedRegression
 from analysis.its.results import ITSResults
 
-__all__ = ["Diagnostics", "ForecastITS", "ForecastResults", "ITSDesign", "ITSResults", "SegmentedRegression",
-           "diagnose"]
+__all__ = [
+    "Diagnostics",
+    "ForecastITS",
+    "ForecastResults",
+    "ITSDesign",
+    "ITSResults",
+    "SegmentedRegression",
+    "diagnose",
+]

@@ -73,8 +73,9 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,7 @@ from analysis.its.families import Family
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, ordinals
 
+
 class SingleSeriesModel(Protocol):
     """What the error models read from a model (a :class:`~analysis.its.model.SegmentedRegression`
     of one Gaussian series), named here so that this module needs nothing from the model's."""
@@ -96,6 +98,7 @@ class SingleSeriesModel(Protocol):
     series: np.ndarray
 
     def design_data(self) -> DesignData: ...
+
 
 METHODS = ("prais-winsten", "cochrane-orcutt", "reml-ar", "arima")
 DF_METHODS = ("satterthwaite", "kenward-roger", "residual")
@@ -168,9 +171,9 @@ def ar_autocorrelation(phi: np.ndarray, max_lag: int) -> np.ndarray:
                     b[k - 1] += phi[j - 1]
                 else:
                     A[k - 1, lag - 1] -= phi[j - 1]
-        rho[1: p + 1] = np.linalg.solve(A, b)
+        rho[1 : p + 1] = np.linalg.solve(A, b)
         for h in range(p + 1, len(rho)):
-            rho[h] = phi @ rho[h - p: h][::-1]
+            rho[h] = phi @ rho[h - p : h][::-1]
     return rho[: max_lag + 1]
 
 
@@ -261,8 +264,9 @@ def regression_rho(resid: np.ndarray, time: np.ndarray) -> float:
     return float(now @ before) / denom
 
 
-def ar1_transform(values: np.ndarray, time: np.ndarray, rho: float, *, corc: bool,
-                  gaps: str) -> tuple[np.ndarray, np.ndarray]:
+def ar1_transform(
+    values: np.ndarray, time: np.ndarray, rho: float, *, corc: bool, gaps: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Apply the AR(1) GLS transformation to the rows of ``values``; returns the
     transformed rows and the mask of rows kept."""
     values = np.asarray(values, dtype=float)
@@ -286,9 +290,18 @@ def ar1_transform(values: np.ndarray, time: np.ndarray, rho: float, *, corc: boo
     return out[keep], keep
 
 
-def prais_winsten(y: np.ndarray, X: np.ndarray, time: np.ndarray, *, corc: bool = False,
-                  twostep: bool = False, gaps: str = "exact", tol: float = 1e-6,
-                  max_iter: int = 100, rho: float | None = None) -> AR1FGLSFit:
+def prais_winsten(
+    y: np.ndarray,
+    X: np.ndarray,
+    time: np.ndarray,
+    *,
+    corc: bool = False,
+    twostep: bool = False,
+    gaps: str = "exact",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    rho: float | None = None,
+) -> AR1FGLSFit:
     """Prais-Winsten (or, with ``corc=True``, Cochrane-Orcutt) feasible GLS.
 
     Follows Stata's ``prais``: start from OLS; in each iteration estimate ``rho`` from the
@@ -337,8 +350,9 @@ def prais_winsten(y: np.ndarray, X: np.ndarray, time: np.ndarray, *, corc: bool 
         raise AutoregressiveFitError(f"{nobs} rows and {k} coefficients leave no residual degrees of freedom")
     sigma2 = float(resid @ resid) / df
     cov = sigma2 * np.linalg.inv(Xs.T @ Xs)
-    return AR1FGLSFit(beta, cov, float(rho_value), sigma2, float(df), nobs, iterations, bool(converged),
-                      keep, resid, history)
+    return AR1FGLSFit(
+        beta, cov, float(rho_value), sigma2, float(df), nobs, iterations, bool(converged), keep, resid, history
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -410,8 +424,12 @@ class REMLARFit:
                 for b in range(a, p):
                     ea, eb = np.zeros(p), np.zeros(p)
                     ea[a], eb[b] = h2, h2
-                    second = (acf(self.ar + ea + eb) - acf(self.ar + ea - eb) - acf(self.ar - ea + eb)
-                              + acf(self.ar - ea - eb)) / (4 * h2 * h2)
+                    second = (
+                        acf(self.ar + ea + eb)
+                        - acf(self.ar + ea - eb)
+                        - acf(self.ar - ea + eb)
+                        + acf(self.ar - ea - eb)
+                    ) / (4 * h2 * h2)
                     d2R[(a, b)] = d2R[(b, a)] = second[lags]
             s2 = self.sigma2
             Sigma = s2 * R
@@ -445,8 +463,7 @@ class REMLARFit:
             P = [-(SiX.T @ dS[i] @ SiX) for i in range(m)]
             Q = {(i, j): SiX.T @ dS[i] @ Si @ dS[j] @ SiX for i in range(m) for j in range(m)}
             Rij = {(i, j): SiX.T @ d2S[(i, j)] @ SiX for i in range(m) for j in range(m)}
-            self._cache["pieces"] = {"Si": Si, "Phi": Phi, "proj": proj, "dS": dS, "d2S": d2S,
-                                     "P": P, "Q": Q, "R": Rij}
+            self._cache["pieces"] = {"Si": Si, "Phi": Phi, "proj": proj, "dS": dS, "d2S": d2S, "P": P, "Q": Q, "R": Rij}
         return self._cache["pieces"]
 
     def expected_information(self) -> np.ndarray:
@@ -466,8 +483,12 @@ class REMLARFit:
         info = np.empty((m, m))
         for i in range(m):
             for j in range(m):
-                info[i, j] = (0.5 * np.sum(proj * d2S[(i, j)].T) - 0.5 * np.sum(A[i] * A[j].T)
-                              + Py @ dS[i] @ proj @ dS[j] @ Py - 0.5 * Py @ d2S[(i, j)] @ Py)
+                info[i, j] = (
+                    0.5 * np.sum(proj * d2S[(i, j)].T)
+                    - 0.5 * np.sum(A[i] * A[j].T)
+                    + Py @ dS[i] @ proj @ dS[j] @ Py
+                    - 0.5 * Py @ d2S[(i, j)] @ Py
+                )
         return info
 
     def _variance_covariance(self, information: str) -> np.ndarray:
@@ -479,9 +500,12 @@ class REMLARFit:
             except np.linalg.LinAlgError:
                 W = np.full_like(info, np.nan)
             if not np.all(np.isfinite(W)) or np.any(np.linalg.eigvalsh((W + W.T) / 2) <= 0):
-                warnings.warn(f"the {information} REML information is not positive definite (an AR "
-                              "parameter at its bound?); degrees of freedom fall back to n - p",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"the {information} REML information is not positive definite (an AR "
+                    "parameter at its bound?); degrees of freedom fall back to n - p",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 W = np.full_like(info, np.nan)
             self._cache[key] = W
         return self._cache[key]
@@ -506,14 +530,18 @@ class REMLARFit:
             else:
                 m = len(pc["P"])
                 curvature = 0.25 if second_order else 0.0
-                inner = sum(W[i, j] * (pc["Q"][(i, j)] - pc["P"][i] @ Phi @ pc["P"][j] - curvature * pc["R"][(i, j)])
-                            for i in range(m) for j in range(m))
+                inner = sum(
+                    W[i, j] * (pc["Q"][(i, j)] - pc["P"][i] @ Phi @ pc["P"][j] - curvature * pc["R"][(i, j)])
+                    for i in range(m)
+                    for j in range(m)
+                )
                 adjusted = Phi + 2 * Phi @ inner @ Phi
                 self._cache[key] = (adjusted + adjusted.T) / 2
         return self._cache[key]
 
-    def contrast_df(self, gradient: np.ndarray, *, df_method: str = "satterthwaite",
-                    information: str | None = None) -> float:
+    def contrast_df(
+        self, gradient: np.ndarray, *, df_method: str = "satterthwaite", information: str | None = None
+    ) -> float:
         """Degrees of freedom of the contrast ``gradient' beta``.
 
         Satterthwaite: ``2 v^2 / (g' W g)`` with ``v = c' Phi c``, ``g_i = dv/dtheta_i`` and
@@ -563,8 +591,9 @@ def _reml_profile(phi: np.ndarray, y: np.ndarray, X: np.ndarray, time: np.ndarra
     return float(value), beta, sigma2
 
 
-def reml_ar(y: np.ndarray, X: np.ndarray, time: np.ndarray, *, order: int = 1,
-            names: tuple[str, ...] | None = None) -> REMLARFit:
+def reml_ar(
+    y: np.ndarray, X: np.ndarray, time: np.ndarray, *, order: int = 1, names: tuple[str, ...] | None = None
+) -> REMLARFit:
     """Fit ``y = X beta + u`` with stationary AR(``order``) errors by REML.
 
     The REML criterion is profiled over the variance and maximised over the partial
@@ -591,25 +620,33 @@ def reml_ar(y: np.ndarray, X: np.ndarray, time: np.ndarray, *, order: int = 1,
         i = int(np.argmin(values))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         lo, hi = (-PACF_BOUND if i == 0 else lo), (PACF_BOUND if i == len(grid) - 1 else hi)
-        found = optimize.minimize_scalar(lambda r: objective(np.array([r])), bounds=(lo, hi),
-                                         method="bounded", options={"xatol": 1e-9})
+        found = optimize.minimize_scalar(
+            lambda r: objective(np.array([r])), bounds=(lo, hi), method="bounded", options={"xatol": 1e-9}
+        )
         pacf = np.array([found.x])
         converged = bool(found.success)
     else:
         beta_ols, *_ = np.linalg.lstsq(X, y, rcond=None)
         e = y - X @ beta_ols
         acov = np.array([e[: n - h] @ e[h:] for h in range(order + 1)]) / n
-        start_ar = linalg.solve_toeplitz(acov[:order], acov[1: order + 1])
+        start_ar = linalg.solve_toeplitz(acov[:order], acov[1 : order + 1])
         start = np.clip(pacf_from_ar(start_ar), -0.9, 0.9)
         start = np.nan_to_num(start)
         z0 = np.arctanh(start / PACF_BOUND)
-        found = optimize.minimize(lambda z: objective(PACF_BOUND * np.tanh(z)), z0, method="Nelder-Mead",
-                                  options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000})
+        found = optimize.minimize(
+            lambda z: objective(PACF_BOUND * np.tanh(z)),
+            z0,
+            method="Nelder-Mead",
+            options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000},
+        )
         pacf = PACF_BOUND * np.tanh(found.x)
         converged = bool(found.success)
     if np.any(np.abs(pacf) > PACF_BOUND - 1e-4):
-        warnings.warn(f"REML estimate of the AR parameters is at the stationarity bound (pacf = {np.round(pacf, 4)})",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"REML estimate of the AR parameters is at the stationarity bound (pacf = {np.round(pacf, 4)})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     ar = ar_from_pacf(pacf)
     _, beta, sigma2 = _reml_profile(ar, y, X, time)
     W, logdet_R = ar_whitening(ar, time)
@@ -635,7 +672,7 @@ def _full_time_axis(time: pd.Index) -> pd.Index:
     return pd.Index(np.arange(int(time[0]), int(time[-1]) + 1, dtype=np.int64))
 
 
-def parse_order(value: "str | Sequence[int]", *, seasonal: bool = False) -> tuple[int, ...]:
+def parse_order(value: str | Sequence[int], *, seasonal: bool = False) -> tuple[int, ...]:
     """An ARIMA order ``(p, d, q)`` or seasonal order ``(P, D, Q, s)`` from a tuple or a
     text such as ``"2,1,0"``; raises :class:`AutoregressiveFitError` saying what is wrong.
 
@@ -689,7 +726,9 @@ def _polynomials(params: np.ndarray, order: tuple[int, int, int], seasonal: tupl
     seasonal_ma = np.zeros(Q * s + 1)
     seasonal_ma[0] = 1.0
     seasonal_ma[s::s] = sma
-    return np.polymul(np.r_[1.0, -ar][::-1], seasonal_ar[::-1])[::-1], np.polymul(np.r_[1.0, ma][::-1], seasonal_ma[::-1])[::-1]
+    return np.polymul(np.r_[1.0, -ar][::-1], seasonal_ar[::-1])[::-1], np.polymul(
+        np.r_[1.0, ma][::-1], seasonal_ma[::-1]
+    )[::-1]
 
 
 def _difference(values: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
@@ -701,8 +740,9 @@ def _difference(values: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
     return values
 
 
-def _coefficient_scales(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
-                        seasonal: tuple[int, int, int, int]) -> np.ndarray:
+def _coefficient_scales(
+    y: np.ndarray, X: np.ndarray, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]
+) -> np.ndarray:
     """Standard errors of the least-squares regression of the differenced series on the
     differenced regressors (R's ``parscale``: 10 times these); 1 where undefined."""
     d, D, s = order[1], seasonal[1], seasonal[3]
@@ -717,8 +757,9 @@ def _coefficient_scales(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int
     return np.where(np.isfinite(se) & (se > 0), se, 1.0)
 
 
-def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
-               seasonal: tuple[int, int, int, int]) -> np.ndarray | None:
+def _css_start(
+    y: np.ndarray, X: np.ndarray, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]
+) -> np.ndarray | None:
     """Conditional-sum-of-squares estimates, R's starting values for exact maximum
     likelihood (``arima(method = "CSS-ML")``): the regression on the differenced series by
     least squares, then innovations by the ARMA recursion started at zero, their sum of
@@ -737,8 +778,8 @@ def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
     n_cond = order[0] + seasonal[0] * s
 
     def innovations(theta: np.ndarray) -> np.ndarray:
-        ar, ma = _polynomials(theta[X.shape[1]:], order, seasonal)
-        w = np.where(ok, diffed_y - diffed_X @ theta[:X.shape[1]], 0.0)
+        ar, ma = _polynomials(theta[X.shape[1] :], order, seasonal)
+        w = np.where(ok, diffed_y - diffed_X @ theta[: X.shape[1]], 0.0)
         return lfilter(ar, ma, w)[n_cond:][ok[n_cond:]]
 
     start = np.r_[beta0, np.zeros(n_arma)]
@@ -748,7 +789,7 @@ def _css_start(y: np.ndarray, X: np.ndarray, order: tuple[int, int, int],
         fit = least_squares(innovations, start, method="lm", x_scale="jac")
     except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - degenerate data
         return None
-    ar, ma = _polynomials(fit.x[X.shape[1]:], order, seasonal)
+    ar, ma = _polynomials(fit.x[X.shape[1] :], order, seasonal)
     if np.any(np.abs(np.roots(ar[::-1])) <= 1.0) or np.any(np.abs(np.roots(ma[::-1])) <= 1.0):
         return None
     return fit.x
@@ -774,9 +815,16 @@ class _ArimaMaximum:
         return float(-2 * self.loglik + 2 * k + 2 * k * (k + 1) / (self.nobs - k - 1))
 
 
-def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, int],
-                    seasonal_order: tuple[int, int, int, int], *, cov: str = "approx", maxiter: int = 200,
-                    thorough: bool = True) -> _ArimaMaximum:
+def _maximise_arima(
+    endog: np.ndarray,
+    exog: np.ndarray,
+    order: tuple[int, int, int],
+    seasonal_order: tuple[int, int, int, int],
+    *,
+    cov: str = "approx",
+    maxiter: int = 200,
+    thorough: bool = True,
+) -> _ArimaMaximum:
     """Exact maximum likelihood of a regression with ARIMA errors (see :func:`_arima`).
     ``thorough=False`` (order search) starts from the CSS estimates alone and skips the
     polishing step and the covariance."""
@@ -788,8 +836,16 @@ def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, 
     # does: otherwise a step change in the thousands and an AR coefficient below one share
     # one quasi-Newton step, and the optimisers crawl.
     scale = _coefficient_scales(endog, exog, order, seasonal_order)
-    sarimax = SARIMAX(endog, exog=exog * scale, order=order, seasonal_order=seasonal_order,
-                      trend="n", enforce_stationarity=True, enforce_invertibility=True, concentrate_scale=True)
+    sarimax = SARIMAX(
+        endog,
+        exog=exog * scale,
+        order=order,
+        seasonal_order=seasonal_order,
+        trend="n",
+        enforce_stationarity=True,
+        enforce_invertibility=True,
+        concentrate_scale=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # optimiser chatter; convergence is reported below
         n_arma = len(sarimax.start_params) - k
@@ -802,18 +858,21 @@ def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, 
         rough = []
         for start in (x for x in starts if np.all(np.isfinite(x))):
             try:
-                rough.append(sarimax.fit(start_params=start, disp=False, maxiter=maxiter, method="lbfgs",
-                                         cov_type="none"))
+                rough.append(
+                    sarimax.fit(start_params=start, disp=False, maxiter=maxiter, method="lbfgs", cov_type="none")
+                )
             except (ValueError, np.linalg.LinAlgError):
                 continue
         if not rough:
-            raise AutoregressiveFitError(f"the ARIMA{order}x{seasonal_order} likelihood could not be maximised "
-                                         "from any start")
+            raise AutoregressiveFitError(
+                f"the ARIMA{order}x{seasonal_order} likelihood could not be maximised from any start"
+            )
         best = max(rough, key=lambda r: r.llf)
         polished = best
         if thorough:
-            polished = sarimax.fit(start_params=best.params, disp=False, maxiter=maxiter, method="bfgs", gtol=1e-8,
-                                   cov_type="none")
+            polished = sarimax.fit(
+                start_params=best.params, disp=False, maxiter=maxiter, method="bfgs", gtol=1e-8, cov_type="none"
+            )
             if polished.llf < best.llf:  # pragma: no cover - BFGS does not leave a better point
                 polished = best
         fitted = sarimax.smooth(polished.params, cov_type=cov if thorough else "none")
@@ -829,16 +888,27 @@ def _maximise_arima(endog: np.ndarray, exog: np.ndarray, order: tuple[int, int, 
         converged = 0 <= gain < 1e-6
     unscale = np.r_[scale, np.ones(n_arma)]
     estimates = np.asarray(fitted.params) * unscale
-    covariance = (np.asarray(fitted.cov_params()) * np.outer(unscale, unscale) if thorough
-                  else np.full((len(unscale), len(unscale)), np.nan))
+    covariance = (
+        np.asarray(fitted.cov_params()) * np.outer(unscale, unscale)
+        if thorough
+        else np.full((len(unscale), len(unscale)), np.nan)
+    )
     d, D, s = order[1], seasonal_order[1], seasonal_order[3]
     nobs = int(np.isfinite(endog).sum()) - d - D * s
     return _ArimaMaximum(fitted, estimates, covariance, converged, list(sarimax.param_names), nobs)
 
 
-def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = None, max_p: int = 3,
-                       max_q: int = 3, max_seasonal_p: int = 1, max_seasonal_q: int = 1,
-                       max_order: int = 5) -> tuple[tuple[int, int, int], tuple[int, int, int, int], pd.DataFrame]:
+def select_arima_order(
+    y: np.ndarray,
+    X: pd.DataFrame,
+    *,
+    period: int | None = None,
+    max_p: int = 3,
+    max_q: int = 3,
+    max_seasonal_p: int = 1,
+    max_seasonal_q: int = 1,
+    max_order: int = 5,
+) -> tuple[tuple[int, int, int], tuple[int, int, int, int], pd.DataFrame]:
     """The ARIMA order of the errors chosen as ``forecast::auto.arima(y, xreg = X,
     stepwise = FALSE, approximation = FALSE)`` chooses it.
 
@@ -897,19 +967,32 @@ def select_arima_order(y: np.ndarray, X: pd.DataFrame, *, period: int | None = N
                         continue
                     # As auto.arima: a model with an AR or MA root within 1.01 of the unit circle
                     # is not chosen (nearly non-stationary or non-invertible).
-                    ar, ma = _polynomials(found.estimates[exog.shape[1]:], order, seasonal_order)
+                    ar, ma = _polynomials(found.estimates[exog.shape[1] :], order, seasonal_order)
                     roots = [np.abs(np.roots(np.trim_zeros(poly, "b")[::-1])) for poly in (ar, ma)]
                     near_unit = any(len(r) and r.min() < 1.01 for r in roots)
-                    rows.append({"order": order, "seasonal_order": seasonal_order, "loglik": found.loglik,
-                                 "aicc": np.inf if near_unit else found.aicc()})
+                    rows.append(
+                        {
+                            "order": order,
+                            "seasonal_order": seasonal_order,
+                            "loglik": found.loglik,
+                            "aicc": np.inf if near_unit else found.aicc(),
+                        }
+                    )
     if not rows:
         raise AutoregressiveFitError("no ARIMA order could be fitted to the pre-period")
     table = pd.DataFrame(rows).sort_values("aicc", kind="stable").reset_index(drop=True)
     return table.at[0, "order"], table.at[0, "seasonal_order"], table
 
 
-def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seasonal_order=(0, 0, 0, 0),
-           cov="approx", maxiter=200):
+def _arima(
+    model: SingleSeriesModel,
+    data: DesignData,
+    *,
+    order=(1, 0, 0),
+    seasonal_order=(0, 0, 0, 0),
+    cov="approx",
+    maxiter=200,
+):
     """Regression with ARIMA errors by exact maximum likelihood, as R's ``stats::arima``.
 
     What makes the estimates R's (checked in ``tests/its/test_arima_r.py``):
@@ -932,8 +1015,11 @@ def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seaso
         # Chosen on the pre-period, with the pre-period's own terms (trend, calendar).
         pre = model.design.time_since(data.time, 0) < 0
         columns = [c for c in X.columns if c not in model.design.intervention_names(X) and X.loc[pre, c].any()]
-        period = int(seasonal_order[3]) if not isinstance(seasonal_order, str) and seasonal_order[3] else (
-            12 if is_monthly(data.time) else None)
+        period = (
+            int(seasonal_order[3])
+            if not isinstance(seasonal_order, str) and seasonal_order[3]
+            else (12 if is_monthly(data.time) else None)
+        )
         order, seasonal_order, chosen = select_arima_order(data.y[pre], X.loc[pre, columns], period=period)
     order, seasonal_order = parse_order(order), parse_order(seasonal_order, seasonal=True)
     full = _full_time_axis(data.time)
@@ -951,8 +1037,13 @@ def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seaso
         absorbed = [c for c, keep in zip(exog.columns, identified) if not keep]
         exog = exog.loc[:, identified]
     found = _maximise_arima(endog.to_numpy(), exog.to_numpy(), order, seasonal_order, cov=cov, maxiter=maxiter)
-    k, fitted, estimates, covariance, converged = (exog.shape[1], found.fitted, found.estimates, found.covariance,
-                                                   found.converged)
+    k, fitted, estimates, covariance, converged = (
+        exog.shape[1],
+        found.fitted,
+        found.estimates,
+        found.covariance,
+        found.converged,
+    )
     names = list(exog.columns)
     params = pd.Series(estimates[:k], index=names)
     cov_matrix = covariance[:k, :k]
@@ -960,18 +1051,35 @@ def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seaso
     n_params = len(fitted.params) + 1  # the concentrated innovation variance counts, as in R's AIC
     details.update(sigma2=float(fitted.scale), loglik=float(fitted.llf), aic=float(-2 * fitted.llf + 2 * n_params))
     if not converged:
-        warnings.warn(f"the ARIMA{order}x{seasonal_order} likelihood maximisation did not converge in {maxiter} "
-                      "iterations; results.converged is False", RuntimeWarning, stacklevel=3)
-    arma = {r_arma_name(name, s): (float(value), float(se)) for name, value, se in
-            zip(found.param_names[k:], estimates[k:], np.sqrt(np.diag(covariance))[k:])}
+        warnings.warn(
+            f"the ARIMA{order}x{seasonal_order} likelihood maximisation did not converge in {maxiter} "
+            "iterations; results.converged is False",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    arma = {
+        r_arma_name(name, s): (float(value), float(se))
+        for name, value, se in zip(found.param_names[k:], estimates[k:], np.sqrt(np.diag(covariance))[k:])
+    }
     if absorbed:
-        warnings.warn(f"differencing leaves {absorbed} unidentified; they are dropped (fitted values are "
-                      "then relative to an unknown level, effects are not affected)", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"differencing leaves {absorbed} unidentified; they are dropped (fitted values are "
+            "then relative to an unknown level, effects are not affected)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     innovations = pd.Series(np.asarray(fitted.resid), index=full).loc[data.time]
     if chosen is not None:
-        details.update(order_p=order[0], order_d=order[1], order_q=order[2], seasonal_p=seasonal_order[0],
-                       seasonal_d=seasonal_order[1], seasonal_q=seasonal_order[2], seasonal_period=seasonal_order[3],
-                       aicc_pre_period=float(chosen.at[0, "aicc"]))
+        details.update(
+            order_p=order[0],
+            order_d=order[1],
+            order_q=order[2],
+            seasonal_p=seasonal_order[0],
+            seasonal_d=seasonal_order[1],
+            seasonal_q=seasonal_order[2],
+            seasonal_period=seasonal_order[3],
+            aicc_pre_period=float(chosen.at[0, "aicc"]),
+        )
     return params, cov_matrix, details, converged, innovations.to_numpy(), arma, absorbed
 
 
@@ -981,7 +1089,7 @@ def _arima(model: SingleSeriesModel, data: DesignData, *, order=(1, 0, 0), seaso
 #: The REML fit behind each ``reml-ar`` result, with its df_method and information, so that
 #: :func:`contrast_df` can compute per-contrast degrees of freedom from the results alone
 #: (ITSResults is frozen and its cov_details hold numbers only).
-_REML_FITS: "weakref.WeakKeyDictionary[ITSResults, tuple[REMLARFit, str, str | None]]" = weakref.WeakKeyDictionary()
+_REML_FITS: weakref.WeakKeyDictionary[ITSResults, tuple[REMLARFit, str, str | None]] = weakref.WeakKeyDictionary()
 
 #: Whether ITSResults accepts a per-contrast degrees-of-freedom function (``contrast_df``).
 _RESULTS_TAKE_CONTRAST_DF = "contrast_df" in {f.name for f in fields(ITSResults)}
@@ -1030,11 +1138,14 @@ def fit_autoregressive(model: SingleSeriesModel, *, method: str, **options: obje
         raise AutoregressiveFitError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     unknown = set(options) - _OPTIONS[method]
     if unknown:
-        raise AutoregressiveFitError(f"unknown option(s) {sorted(unknown)} for {method}; "
-                                     f"available: {sorted(_OPTIONS[method])}")
+        raise AutoregressiveFitError(
+            f"unknown option(s) {sorted(unknown)} for {method}; available: {sorted(_OPTIONS[method])}"
+        )
     if model.family.name != "gaussian":
-        raise AutoregressiveFitError(f"{method} models Gaussian errors; the model's family is {model.family.name!r} "
-                                     "(use cov_type='latent-ar1' or 'newey-west' with SegmentedRegression.fit)")
+        raise AutoregressiveFitError(
+            f"{method} models Gaussian errors; the model's family is {model.family.name!r} "
+            "(use cov_type='latent-ar1' or 'newey-west' with SegmentedRegression.fit)"
+        )
     if model.group is not None or len(np.unique(model.series)) > 1:
         raise AutoregressiveFitError(f"{method} fits a single series; this model stacks several (controlled ITS)")
     data = model.design_data()
@@ -1043,12 +1154,25 @@ def fit_autoregressive(model: SingleSeriesModel, *, method: str, **options: obje
     names = list(X.columns)
     converged = True
     if method in ("prais-winsten", "cochrane-orcutt"):
-        fit = prais_winsten(y, X.to_numpy(), time, corc=method == "cochrane-orcutt",
-                            twostep=bool(options.get("twostep", False)), gaps=str(options.get("gaps", "exact")),
-                            tol=float(options.get("tol", 1e-6)), max_iter=int(options.get("max_iter", 100)))
+        fit = prais_winsten(
+            y,
+            X.to_numpy(),
+            time,
+            corc=method == "cochrane-orcutt",
+            twostep=bool(options.get("twostep", False)),
+            gaps=str(options.get("gaps", "exact")),
+            tol=float(options.get("tol", 1e-6)),
+            max_iter=int(options.get("max_iter", 100)),
+        )
         params, cov, df = fit.params, fit.cov, fit.df_resid
-        details = {"rho": fit.rho, "phi": fit.rho, "sigma2": fit.sigma2 / (1 - fit.rho**2),
-                   "sigma2_innovation": fit.sigma2, "iterations": float(fit.iterations), "nobs": float(fit.nobs)}
+        details = {
+            "rho": fit.rho,
+            "phi": fit.rho,
+            "sigma2": fit.sigma2 / (1 - fit.rho**2),
+            "sigma2_innovation": fit.sigma2,
+            "iterations": float(fit.iterations),
+            "nobs": float(fit.nobs),
+        }
         converged = fit.converged
         resid = pd.Series(fit.resid_transformed, index=data.time[fit.used], name="innovation")
         dispersion = fit.sigma2
@@ -1072,21 +1196,29 @@ def fit_autoregressive(model: SingleSeriesModel, *, method: str, **options: obje
         gradients = _df_gradients(model, data, names, options.get("df_at"))
         df = min(reml.contrast_df(g, df_method=df_method, information=information) for g in gradients)
         rho = ar_autocorrelation(reml.ar, 1)[1]
-        details = {"phi": float(rho), "sigma2": reml.sigma2, "sigma2_innovation": reml.innovation_variance,
-                   "reml_loglik": reml.reml_loglik, "df_residual": reml.df_residual}
+        details = {
+            "phi": float(rho),
+            "sigma2": reml.sigma2,
+            "sigma2_innovation": reml.innovation_variance,
+            "reml_loglik": reml.reml_loglik,
+            "df_residual": reml.df_residual,
+        }
         details.update({f"ar{i + 1}": float(a) for i, a in enumerate(reml.ar)})
         converged = reml.converged
         # Innovations: the residuals whitened (variance sigma2), rescaled to the innovation variance.
         W, _ = ar_whitening(reml.ar, time)
         white = W @ (y - X.to_numpy() @ params)
-        resid = pd.Series(white * np.sqrt(reml.innovation_variance / reml.sigma2), index=data.time,
-                          name="innovation")
+        resid = pd.Series(white * np.sqrt(reml.innovation_variance / reml.sigma2), index=data.time, name="innovation")
         dispersion = reml.innovation_variance
     else:
         params_s, cov, details, converged, innovations, arma, absorbed = _arima(
-            model, data, order=options.get("order", (1, 0, 0)),
-            seasonal_order=options.get("seasonal_order", (0, 0, 0, 0)), cov=str(options.get("cov", "approx")),
-            maxiter=int(options.get("maxiter", 200)))
+            model,
+            data,
+            order=options.get("order", (1, 0, 0)),
+            seasonal_order=options.get("seasonal_order", (0, 0, 0, 0)),
+            cov=str(options.get("cov", "approx")),
+            maxiter=int(options.get("maxiter", 200)),
+        )
         names = list(params_s.index)
         params, df = params_s.to_numpy(), np.inf
         for name, (value, se) in arma.items():
@@ -1102,8 +1234,9 @@ def fit_autoregressive(model: SingleSeriesModel, *, method: str, **options: obje
         # Per-contrast degrees of freedom for coefficient(), effect_at() and
         # cumulative_effect(); df_resid (above) remains the value for everything else.
         fitted_reml, fitted_method, fitted_information = reml, df_method, information
-        extra["contrast_df"] = lambda g: fitted_reml.contrast_df(g, df_method=fitted_method,
-                                                                 information=fitted_information)
+        extra["contrast_df"] = lambda g: fitted_reml.contrast_df(
+            g, df_method=fitted_method, information=fitted_information
+        )
     results = ITSResults(
         **extra,
         params=pd.Series(params, index=names),
@@ -1136,8 +1269,9 @@ def _effect_gradient(model: SingleSeriesModel, data: DesignData, names: list[str
     return (rows.to_numpy() - model.design.counterfactual(rows).to_numpy())[0]
 
 
-def _df_gradients(model: SingleSeriesModel, data: DesignData, names: list[str],
-                  df_at: TimeLike | str | None) -> list[np.ndarray]:
+def _df_gradients(
+    model: SingleSeriesModel, data: DesignData, names: list[str], df_at: TimeLike | str | None
+) -> list[np.ndarray]:
     """Contrasts whose degrees of freedom set the results' single ``df`` (see module docs)."""
     if df_at is None or df_at == "min":
         when = data.time[-1:]
@@ -1152,8 +1286,13 @@ def _df_gradients(model: SingleSeriesModel, data: DesignData, names: list[str],
     return gradients
 
 
-def contrast_df(results_or_fit: ITSResults | REMLARFit, gradient: np.ndarray | pd.Series | Mapping[str, float], *,
-                df_method: str | None = None, information: str | None = None) -> float:
+def contrast_df(
+    results_or_fit: ITSResults | REMLARFit,
+    gradient: np.ndarray | pd.Series | Mapping[str, float],
+    *,
+    df_method: str | None = None,
+    information: str | None = None,
+) -> float:
     """Degrees of freedom for the contrast ``gradient' beta``.
 
     ``results_or_fit`` is the result of :func:`fit_autoregressive` (or any
@@ -1198,4 +1337,3 @@ def contrast_df(results_or_fit: ITSResults | REMLARFit, gradient: np.ndarray | p
         if c.shape != (len(names),):
             raise ValueError(f"gradient has shape {c.shape}; the model has {len(names)} coefficients")
     return fit.contrast_df(c, df_method=method, information=information)
-

@@ -7,8 +7,8 @@ records with the stable term names of the command-line contract.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -64,8 +64,11 @@ class FitOptions:
         """Spring Festival and shock options of the design: off unless given, or the
         ``calendar``'s terms where it is given and they are not."""
         given = self.calendar != "none"
-        return {"spring_festival": None if given and not self.spring_festival else self.spring_festival,
-                "shocks": None if given and not self.shocks else tuple(self.shocks), "calendar": self.calendar}
+        return {
+            "spring_festival": None if given and not self.spring_festival else self.spring_festival,
+            "shocks": None if given and not self.shocks else tuple(self.shocks),
+            "calendar": self.calendar,
+        }
 
     def resolved_family(self) -> str:
         if self.family is not None:
@@ -110,10 +113,13 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
     if errors not in ERRORS:
         raise CommandError(f"--errors must be one of {list(ERRORS)}, got {errors!r}")
     if family != "gaussian" and errors in ("ols", "prais-winsten", "reml-ar1", "arima"):
-        raise CommandError(f"--errors {errors} is for Gaussian models; with --family {family} use "
-                           "independent, newey-west, latent-ar1 or --lagged-residual")
-    if errors != "arima" and (options.arima_order not in ((1, 0, 0), "1,0,0")
-                              or any(parse_order(options.seasonal_order, seasonal=True))):
+        raise CommandError(
+            f"--errors {errors} is for Gaussian models; with --family {family} use "
+            "independent, newey-west, latent-ar1 or --lagged-residual"
+        )
+    if errors != "arima" and (
+        options.arima_order not in ((1, 0, 0), "1,0,0") or any(parse_order(options.seasonal_order, seasonal=True))
+    ):
         raise CommandError("--arima-order and --seasonal-order go with --errors arima")
     time = _time_values(frame, options, source)
     design = ITSDesign(
@@ -128,8 +134,10 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
     y = pd.to_numeric(_column(frame, options.outcome, "--outcome", source), errors="coerce")
     bad = y.index[y.isna()]
     if len(bad):
-        raise CommandError(f"{source}: column {options.outcome!r} has missing or non-numeric values in rows "
-                           f"{[int(i) + 2 for i in bad[:10]]}")
+        raise CommandError(
+            f"{source}: column {options.outcome!r} has missing or non-numeric values in rows "
+            f"{[int(i) + 2 for i in bad[:10]]}"
+        )
     kwargs: dict = {}
     base_family = QUASI.get(family, family)
     if options.offset:
@@ -150,14 +158,18 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
     if family == "negbin" and "exposure" not in kwargs:
         kwargs["exposure"] = np.ones(len(y))  # counts without a denominator: offset log(1) = 0
     if options.design == "forecast":
-        return [forecast_record(y, time, options, family=family, base_family=base_family, errors=errors,
-                                kwargs=kwargs)]
+        return [forecast_record(y, time, options, family=family, base_family=base_family, errors=errors, kwargs=kwargs)]
     model = SegmentedRegression(y.to_numpy(float), time=time.to_numpy(), design=design, family=family, **kwargs)
     if errors == "newey-west":
         # --stata-newey reproduces Stata (newey's n/(n-k) scaling; itsa's multiple-group
         # model runs newey with force, the stacked rows as one sequence).
-        results = model.fit(cov_type="newey-west", lags=options.lags, small_sample=options.stata_newey,
-                            across_series=options.stata_newey, lagged_residual=options.lagged_residual)
+        results = model.fit(
+            cov_type="newey-west",
+            lags=options.lags,
+            small_sample=options.stata_newey,
+            across_series=options.stata_newey,
+            lagged_residual=options.lagged_residual,
+        )
     elif errors in COVARIANCE_ERRORS:
         results = model.fit(cov_type=COVARIANCE_ERRORS[errors], lagged_residual=options.lagged_residual)
     elif errors in ("independent", "ols"):
@@ -166,8 +178,14 @@ def fit_table(frame: pd.DataFrame, options: FitOptions, *, source: str = "<table
         if options.lagged_residual:
             raise CommandError(f"--lagged-residual does not combine with --errors {errors}")
         method = {"reml-ar1": "reml-ar"}.get(errors, errors)
-        arima = ({"order": "auto" if options.arima_order == "auto" else parse_order(options.arima_order),
-                  "seasonal_order": parse_order(options.seasonal_order, seasonal=True)} if errors == "arima" else {})
+        arima = (
+            {
+                "order": "auto" if options.arima_order == "auto" else parse_order(options.arima_order),
+                "seasonal_order": parse_order(options.seasonal_order, seasonal=True),
+            }
+            if errors == "arima"
+            else {}
+        )
         results = model.fit(errors=method, **arima)
     out = record(results, family=family, errors=errors, level=options.level)
     if errors == "arima":
@@ -189,8 +207,7 @@ def arima_record(results, model: SegmentedRegression) -> dict:
     """ARMA parameters (R's names, estimate and SE), log-likelihood, AIC, and the design
     terms absorbed by differencing, for the JSON of ``--errors arima``."""
     details = results.cov_details
-    arma = [{"term": k, "estimate": details[k], "se": details[f"{k}_se"]}
-            for k in details if f"{k}_se" in details]
+    arma = [{"term": k, "estimate": details[k], "se": details[f"{k}_se"]} for k in details if f"{k}_se" in details]
     absorbed = [c for c in model.design_data().X.columns if c not in results.params.index]
     out = {"arma": arma, "sigma2": details["sigma2"], "loglik": details["loglik"], "aic": details["aic"]}
     if "order_p" in details:  # --arima-order auto
@@ -209,10 +226,18 @@ def record(results, *, family: str, errors: str, level: float = 0.95) -> dict:
     for name in results.params.index:
         c = results.coefficient(name, level=level)
         term = TERM_NAMES.get(name, name.replace("group_", "diff_"))
-        row = {"term": term, "estimate": c.estimate, "se": c.se, "ci_low": c.ci_low, "ci_high": c.ci_high,
-               "p_value": c.p_value}
+        row = {
+            "term": term,
+            "estimate": c.estimate,
+            "se": c.se,
+            "ci_low": c.ci_low,
+            "ci_high": c.ci_high,
+            "p_value": c.p_value,
+        }
         if exp:
-            row.update(exp_estimate=math.exp(c.estimate), exp_ci_low=math.exp(c.ci_low), exp_ci_high=math.exp(c.ci_high))
+            row.update(
+                exp_estimate=math.exp(c.estimate), exp_ci_low=math.exp(c.ci_low), exp_ci_high=math.exp(c.ci_high)
+            )
         terms.append(row)
     out = {"n_obs": int(results.fit_mask.sum()), "family": family, "errors": errors, "terms": terms}
     if family != "gaussian" or errors in ("independent", "ols"):
@@ -220,8 +245,9 @@ def record(results, *, family: str, errors: str, level: float = 0.95) -> dict:
     return out
 
 
-def forecast_record(y: pd.Series, time: pd.Series, options: FitOptions, *, family: str, base_family: str,
-                    errors: str, kwargs: dict) -> dict:
+def forecast_record(
+    y: pd.Series, time: pd.Series, options: FitOptions, *, family: str, base_family: str, errors: str, kwargs: dict
+) -> dict:
     """The counterfactual-forecast design: fit on the pre-period, forecast the post-period;
     terms are the mean, cumulative and relative mean effect over the post-period."""
     from analysis.its.forecast import ForecastITS
@@ -233,17 +259,33 @@ def forecast_record(y: pd.Series, time: pd.Series, options: FitOptions, *, famil
     cov = {"independent": None, "ols": None}.get(errors, errors)
     if cov not in (None, "newey-west", "latent-ar1"):
         raise CommandError(f"--design forecast supports --errors independent, newey-west or latent-ar1, not {errors}")
-    model = ForecastITS(y.to_numpy(float), time=time.to_numpy(), interruption=_interruption(options.interventions[0]),
-                        family=family, seasonality=options.seasonality,
-                        period=None if options.seasonality == "none" else 12, **options.calendar_terms(),
-                        **{k: v for k, v in kwargs.items() if k in ("trials", "exposure", "covariates")})
+    model = ForecastITS(
+        y.to_numpy(float),
+        time=time.to_numpy(),
+        interruption=_interruption(options.interventions[0]),
+        family=family,
+        seasonality=options.seasonality,
+        period=None if options.seasonality == "none" else 12,
+        **options.calendar_terms(),
+        **{k: v for k, v in kwargs.items() if k in ("trials", "exposure", "covariates")},
+    )
     res = model.fit(cov_type=cov, level=options.level)
     terms = []
-    for name, contrast in (("mean_effect", res.average_effect(level=options.level)),
-                           ("cumulative_effect", res.cumulative_effect(level=options.level)),
-                           ("relative_mean_effect", res.average_effect(relative=True, level=options.level))):
-        terms.append({"term": name, "estimate": contrast.estimate, "se": contrast.se, "ci_low": contrast.ci_low,
-                      "ci_high": contrast.ci_high, "p_value": contrast.p_value})
+    for name, contrast in (
+        ("mean_effect", res.average_effect(level=options.level)),
+        ("cumulative_effect", res.cumulative_effect(level=options.level)),
+        ("relative_mean_effect", res.average_effect(relative=True, level=options.level)),
+    ):
+        terms.append(
+            {
+                "term": name,
+                "estimate": contrast.estimate,
+                "se": contrast.se,
+                "ci_low": contrast.ci_low,
+                "ci_high": contrast.ci_high,
+                "p_value": contrast.p_value,
+            }
+        )
     return {"n_obs": int(len(y)), "family": family, "errors": errors, "design": "forecast", "terms": terms}
 
 

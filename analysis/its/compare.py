@@ -7,7 +7,7 @@ at once whether a conclusion depends on the estimator.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -31,8 +31,14 @@ COUNT_METHODS: tuple[tuple[str, dict], ...] = (
 )
 
 
-def compare_methods(model: SegmentedRegression, *, methods: Sequence[tuple[str, dict]] | None = None,
-                    at: object | None = None, unit_scale: float = 1.0, level: float = 0.95) -> pd.DataFrame:
+def compare_methods(
+    model: SegmentedRegression,
+    *,
+    methods: Sequence[tuple[str, dict]] | None = None,
+    at: object | None = None,
+    unit_scale: float = 1.0,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """Fit ``model`` with each estimator; one row per estimator and quantity.
 
     Quantities: ``level_change`` and ``slope_change`` (model scale) and, when ``at`` is
@@ -64,12 +70,33 @@ def compare_methods(model: SegmentedRegression, *, methods: Sequence[tuple[str, 
             if at is not None:
                 contrasts += list(res.effect_at(at, unit_scale=unit_scale, level=level))
             for c in contrasts:
-                rows.append({"method": label, "quantity": c.measure, "estimate": c.estimate, "se": c.se,
-                             "ci_low": c.ci_low, "ci_high": c.ci_high, "p_value": c.p_value,
-                             "significant": bool(c.p_value < 1 - level), "error": None})
+                rows.append(
+                    {
+                        "method": label,
+                        "quantity": c.measure,
+                        "estimate": c.estimate,
+                        "se": c.se,
+                        "ci_low": c.ci_low,
+                        "ci_high": c.ci_high,
+                        "p_value": c.p_value,
+                        "significant": bool(c.p_value < 1 - level),
+                        "error": None,
+                    }
+                )
         except Exception as err:  # reported, not fatal: the point is to compare
-            rows.append({"method": label, "quantity": None, "estimate": None, "se": None, "ci_low": None,
-                         "ci_high": None, "p_value": None, "significant": None, "error": f"{type(err).__name__}: {err}"})
+            rows.append(
+                {
+                    "method": label,
+                    "quantity": None,
+                    "estimate": None,
+                    "se": None,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "p_value": None,
+                    "significant": None,
+                    "error": f"{type(err).__name__}: {err}",
+                }
+            )
     return pd.DataFrame(rows)
 
 

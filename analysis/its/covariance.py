@@ -7,8 +7,9 @@ working residuals on the link scale and the month of each row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Mapping, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 from scipy import optimize, sparse
@@ -289,17 +290,45 @@ class LatentAR1:
         df_function = None
         if sig2 > 0:
             df_function = self._satterthwaite(
-                M=M, sigma=sigma, A=(omega, adjacent), b=(b0, b1), phi=phi, sig2=sig2, s=s,
-                lag=lag, same=same, powers=powers, weighted_design=XtW.T @ bread, df_resid=context.df_resid,
-                excess=(q0 - c0, q1 - c1))
-        return CovarianceEstimate(cov, float(context.df_resid), self.name,
-                                  {"phi": phi, "sigma2": sig2, "phi_estimate": phi_estimate},
-                                  df_function)
+                M=M,
+                sigma=sigma,
+                A=(omega, adjacent),
+                b=(b0, b1),
+                phi=phi,
+                sig2=sig2,
+                s=s,
+                lag=lag,
+                same=same,
+                powers=powers,
+                weighted_design=XtW.T @ bread,
+                df_resid=context.df_resid,
+                excess=(q0 - c0, q1 - c1),
+            )
+        return CovarianceEstimate(
+            cov,
+            float(context.df_resid),
+            self.name,
+            {"phi": phi, "sigma2": sig2, "phi_estimate": phi_estimate},
+            df_function,
+        )
 
-    def _satterthwaite(self, *, M: np.ndarray, sigma: np.ndarray, A: tuple[np.ndarray, np.ndarray],
-                       b: tuple[np.ndarray, np.ndarray], phi: float, sig2: float, s: np.ndarray, lag: np.ndarray,
-                       same: np.ndarray, powers: np.ndarray, weighted_design: np.ndarray, df_resid: int,
-                       excess: tuple[float, float]) -> Callable[[np.ndarray], float] | None:
+    def _satterthwaite(
+        self,
+        *,
+        M: np.ndarray,
+        sigma: np.ndarray,
+        A: tuple[np.ndarray, np.ndarray],
+        b: tuple[np.ndarray, np.ndarray],
+        phi: float,
+        sig2: float,
+        s: np.ndarray,
+        lag: np.ndarray,
+        same: np.ndarray,
+        powers: np.ndarray,
+        weighted_design: np.ndarray,
+        df_resid: int,
+        excess: tuple[float, float],
+    ) -> Callable[[np.ndarray], float] | None:
         """Satterthwaite degrees of freedom for a contrast ``g'beta``.
 
         The variance ``V = g'Cov g`` depends on (sigma2, phi), which are estimated from two
@@ -346,8 +375,9 @@ class LatentAR1:
         # Sums over pairs of rows k periods apart, for many contrasts at once: a sparse
         # (lag x pair) indicator times the products of the pairs' weighted gradients.
         rows_i, rows_j = np.nonzero(same)
-        by_lag = sparse.csr_matrix((np.ones(len(pairs)), (pairs, np.arange(len(pairs)))),
-                                   shape=(len(powers), len(pairs)))
+        by_lag = sparse.csr_matrix(
+            (np.ones(len(pairs)), (pairs, np.arange(len(pairs)))), shape=(len(powers), len(pairs))
+        )
 
         def df(gradient: np.ndarray) -> float | np.ndarray:
             """Degrees of freedom of one contrast (a vector) or of each column of a matrix."""

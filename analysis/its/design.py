@@ -214,8 +214,9 @@ class ITSDesign:
         return [o for o in (as_ordinal(s, time) for s in self._shocks(time)) if o in present]
 
     # -- the matrix -------------------------------------------------------------------
-    def matrix(self, time: pd.Index | list, *, shock_columns: list[int] | None = None,
-               group: np.ndarray | None = None) -> pd.DataFrame:
+    def matrix(
+        self, time: pd.Index | list, *, shock_columns: list[int] | None = None, group: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Design matrix for ``time`` (any rows: fitted, future or counterfactual).
 
         ``shock_columns`` fixes the shock dummies (pass a fitted model's list when
@@ -228,8 +229,12 @@ class ITSDesign:
         if group is None:
             # A panel fits many series on the same months with the same design (every
             # indicator of a province): the matrix is built once and copied.
-            key = (self, is_monthly(time), ordinals(time).tobytes(),
-                   None if shock_columns is None else tuple(shock_columns))
+            key = (
+                self,
+                is_monthly(time),
+                ordinals(time).tobytes(),
+                None if shock_columns is None else tuple(shock_columns),
+            )
             try:
                 cached = _MATRICES.get(key)
             except TypeError:  # a design holding unhashable values (e.g. a list) is not cached
@@ -291,7 +296,9 @@ class ITSDesign:
         """Columns switched off in the counterfactual: the treated-specific changes in a
         controlled design, all level and slope changes otherwise."""
         controlled = "group" in matrix.columns
-        names = [name for k in range(len(self.interruptions)) for name in intervention_columns(k, controlled=controlled)]
+        names = [
+            name for k in range(len(self.interruptions)) for name in intervention_columns(k, controlled=controlled)
+        ]
         return [n for n in names if n in matrix.columns]
 
     def counterfactual(self, matrix: pd.DataFrame) -> pd.DataFrame:
@@ -310,14 +317,14 @@ class ITSDesign:
         starts = self.starts(time)
         bounds = [-np.inf, *starts.tolist(), np.inf]
         counts = [int(((o >= lo) & (o < hi)).sum()) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        names = ["before the first interruption"] + [
-            f"after the interruption at {label(s, time)}" for s in starts]
+        names = ["before the first interruption"] + [f"after the interruption at {label(s, time)}" for s in starts]
         for count, name in zip(counts, names):
             if count < minimum:
                 raise DesignError(
                     f"{count} fitted point(s) {name} ({counts[0]} pre-interruption and "
                     f"{sum(counts[1:])} post-interruption in all, after a {self.washin}-period wash-in): "
-                    f"an interrupted time series needs at least {minimum} in each phase")
+                    f"an interrupted time series needs at least {minimum} in each phase"
+                )
         return counts[0], int(sum(counts[1:]))
 
 

@@ -70,8 +70,10 @@ def _design(results) -> tuple[np.ndarray | None, str]:
     matrix = results.design.matrix(time, shock_columns=shocks, group=group)
     missing = [c for c in results.params.index if c not in matrix.columns]
     if missing:
-        return None, (f"the fitted design has column(s) {', '.join(missing)} that cannot be rebuilt from the "
-                      "results, so leverage, Cook's distance and the Breusch-Godfrey test are not computed")
+        return None, (
+            f"the fitted design has column(s) {', '.join(missing)} that cannot be rebuilt from the "
+            "results, so leverage, Cook's distance and the Breusch-Godfrey test are not computed"
+        )
     return matrix[results.params.index].to_numpy(), ""
 
 
@@ -116,8 +118,9 @@ def default_max_lag(n: int) -> int:
 
 
 # -- autocorrelation ----------------------------------------------------------------------
-def residual_autocorrelation(results, *, max_lag: int | None = None, level: float = 0.95,
-                             _fit: _Fitted | None = None) -> pd.DataFrame:
+def residual_autocorrelation(
+    results, *, max_lag: int | None = None, level: float = 0.95, _fit: _Fitted | None = None
+) -> pd.DataFrame:
     """ACF and PACF of the Pearson residuals by series, lags 1..``max_lag``.
 
     ``bound`` is the white-noise band ``z / sqrt(n)``; ``acf_bartlett`` is the band of
@@ -142,16 +145,35 @@ def residual_autocorrelation(results, *, max_lag: int | None = None, level: floa
         if k_pacf >= 1:
             partial[: k_pacf + 1] = pacf(x, nlags=k_pacf, method="ywadjusted", result_object=True).pacf
         lags = np.arange(1, k + 1)
-        frames.append(pd.DataFrame({
-            "series": name, "lag": lags, "acf": values[1:], "pacf": partial[1:],
-            "bound": z / np.sqrt(n), "acf_bartlett": (confint[1:, 1] - values[1:]), "n": n,
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["series", "lag", "acf", "pacf", "bound", "acf_bartlett", "n"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "series": name,
+                    "lag": lags,
+                    "acf": values[1:],
+                    "pacf": partial[1:],
+                    "bound": z / np.sqrt(n),
+                    "acf_bartlett": (confint[1:, 1] - values[1:]),
+                    "n": n,
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["series", "lag", "acf", "pacf", "bound", "acf_bartlett", "n"])
+    )
 
 
-def ljung_box(results, *, lags: list[int] | tuple[int, ...] | None = None, model_df: int = 0,
-              n_sim: int = 1000, seed: int | None = 0, _fit: _Fitted | None = None) -> pd.DataFrame:
+def ljung_box(
+    results,
+    *,
+    lags: list[int] | tuple[int, ...] | None = None,
+    model_df: int = 0,
+    n_sim: int = 1000,
+    seed: int | None = 0,
+    _fit: _Fitted | None = None,
+) -> pd.DataFrame:
     """Ljung-Box portmanteau test of the Pearson residuals by series.
 
     ``Q(h) = n (n + 2) sum_{k<=h} r_k^2 / (n - k)`` (statsmodels' ``acorr_ljungbox``),
@@ -195,11 +217,24 @@ def ljung_box(results, *, lags: list[int] | tuple[int, ...] | None = None, model
         if null is not None:
             simulated = _ljung_box_q(null[rows], max(use))[np.array(use) - 1]
             design_p = (1 + np.sum(simulated >= statistic[:, None] * (1 - 1e-12), axis=1)) / (null.shape[1] + 1)
-        frames.append(pd.DataFrame({"series": name, "lag": use, "statistic": statistic,
-                                    "df": np.array(use) - model_df, "p_value": out["lb_pvalue"].to_numpy(),
-                                    "p_value_design": design_p, "n": n}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["series", "lag", "statistic", "df", "p_value", "p_value_design", "n"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "series": name,
+                    "lag": use,
+                    "statistic": statistic,
+                    "df": np.array(use) - model_df,
+                    "p_value": out["lb_pvalue"].to_numpy(),
+                    "p_value_design": design_p,
+                    "n": n,
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["series", "lag", "statistic", "df", "p_value", "p_value_design", "n"])
+    )
 
 
 def ljung_box_p_value(resid: np.ndarray, *, lags: int) -> float:
@@ -241,8 +276,9 @@ def durbin_watson(results, *, _fit: _Fitted | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def breusch_godfrey(results, *, orders: tuple[int, ...] | list[int] = (1,),
-                    _fit: _Fitted | None = None) -> pd.DataFrame:
+def breusch_godfrey(
+    results, *, orders: tuple[int, ...] | list[int] = (1,), _fit: _Fitted | None = None
+) -> pd.DataFrame:
     """Breusch-Godfrey LM test for serial correlation of order ``p`` (each of ``orders``).
 
     Auxiliary regression of the residuals on the fitted design and their own ``p`` lags
@@ -278,9 +314,18 @@ def breusch_godfrey(results, *, orders: tuple[int, ...] | list[int] = (1,),
         df_denominator = n - np.linalg.matrix_rank(Z)
         lm = n * (1 - rss / tss)
         f = ((tss - rss) / p) / (rss / df_denominator)
-        rows.append({"order": p, "lm": lm, "lm_p_value": float(stats.chi2.sf(lm, p)), "f": f,
-                     "f_p_value": float(stats.f.sf(f, p, df_denominator)), "df": p,
-                     "df_denominator": df_denominator, "n": n})
+        rows.append(
+            {
+                "order": p,
+                "lm": lm,
+                "lm_p_value": float(stats.chi2.sf(lm, p)),
+                "f": f,
+                "f_p_value": float(stats.f.sf(f, p, df_denominator)),
+                "df": p,
+                "df_denominator": df_denominator,
+                "n": n,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -304,20 +349,38 @@ def overdispersion(results, *, _fit: _Fitted | None = None) -> pd.DataFrame:
     r = fit.pearson
     df = len(r) - fit.n_params
     x2 = float(r @ r)
-    rows = [{"test": "pearson", "statistic": x2, "df": df, "p_value": float(stats.chi2.sf(x2, df)),
-             "estimate": x2 / df, "alternative": "Var(y) = phi * V(mu), phi > 1"}]
+    rows = [
+        {
+            "test": "pearson",
+            "statistic": x2,
+            "df": df,
+            "p_value": float(stats.chi2.sf(x2, df)),
+            "estimate": x2 / df,
+            "alternative": "Var(y) = phi * V(mu), phi > 1",
+        }
+    ]
     if results.family.name == "poisson":
         if fit.eta is None:
             raise ValueError(fit.design_note)
         mu = results.family.mean_counts(fit.eta, fit.size)
         z = ((fit.y - mu) ** 2 - fit.y) / mu
-        for name, regressor, alternative in (("cameron_trivedi_nb2", mu, "Var(y) = mu + alpha mu^2"),
-                                             ("cameron_trivedi_nb1", np.ones_like(mu), "Var(y) = (1 + alpha) mu")):
+        for name, regressor, alternative in (
+            ("cameron_trivedi_nb2", mu, "Var(y) = mu + alpha mu^2"),
+            ("cameron_trivedi_nb1", np.ones_like(mu), "Var(y) = (1 + alpha) mu"),
+        ):
             alpha = float(regressor @ z / (regressor @ regressor))
             s2 = float(np.sum((z - alpha * regressor) ** 2) / (len(z) - 1))
             t = alpha / np.sqrt(s2 / (regressor @ regressor))
-            rows.append({"test": name, "statistic": t, "df": np.nan, "p_value": float(stats.norm.sf(t)),
-                         "estimate": alpha, "alternative": alternative})
+            rows.append(
+                {
+                    "test": name,
+                    "statistic": t,
+                    "df": np.nan,
+                    "p_value": float(stats.norm.sf(t)),
+                    "estimate": alpha,
+                    "alternative": alternative,
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -351,11 +414,17 @@ def influence(results, *, scale: float | None = None, _fit: _Fitted | None = Non
         cooks = np.where(own, np.nan, r**2 * h / (scale * p * (1 - h) ** 2))
         studentized = np.where(own, np.nan, r / np.sqrt(scale * (1 - h)))
     time_column = "month" if is_monthly(fit.time) else "time"
-    return pd.DataFrame({
-        time_column: _time_labels(fit.time), "series": fit.series, "leverage": h, "cooks_distance": cooks,
-        "pearson_residual": r, "studentized_residual": studentized,
-        "flagged": np.nan_to_num(cooks, nan=0.0) > COOKS_MULTIPLE / n,
-    })
+    return pd.DataFrame(
+        {
+            time_column: _time_labels(fit.time),
+            "series": fit.series,
+            "leverage": h,
+            "cooks_distance": cooks,
+            "pearson_residual": r,
+            "studentized_residual": studentized,
+            "flagged": np.nan_to_num(cooks, nan=0.0) > COOKS_MULTIPLE / n,
+        }
+    )
 
 
 # -- phases -----------------------------------------------------------------------------------
@@ -382,8 +451,9 @@ def phase_sizes(results) -> pd.DataFrame:
     for phase, n in counts.items():
         status = "error" if n < MIN_POINTS_PER_PHASE else "warning" if n < RECOMMENDED_POINTS_PER_PHASE else "ok"
         start = starts[phase]
-        rows.append({"phase": phase, "starts": None if start is None else label(start, time), "n_points": n,
-                     "status": status})
+        rows.append(
+            {"phase": phase, "starts": None if start is None else label(start, time), "n_points": n, "status": status}
+        )
     return pd.DataFrame(rows)
 
 
@@ -415,14 +485,24 @@ class Diagnostics:
         alpha = self.alpha
         for row in self.phases.itertuples():
             if row.status == "error":
-                rows.append({"diagnostic": "phase_sizes", "severity": "error",
-                             "message": f"only {row.n_points} point(s) in the {row.phase} phase: an interrupted time "
-                                        f"series needs at least {MIN_POINTS_PER_PHASE} in each phase"})
+                rows.append(
+                    {
+                        "diagnostic": "phase_sizes",
+                        "severity": "error",
+                        "message": f"only {row.n_points} point(s) in the {row.phase} phase: an interrupted time "
+                        f"series needs at least {MIN_POINTS_PER_PHASE} in each phase",
+                    }
+                )
             elif row.status == "warning":
-                rows.append({"diagnostic": "phase_sizes", "severity": "warning",
-                             "message": f"only {row.n_points} points in the {row.phase} phase (fewer than "
-                                        f"{RECOMMENDED_POINTS_PER_PHASE}): trend and slope-change estimates are "
-                                        "unreliable"})
+                rows.append(
+                    {
+                        "diagnostic": "phase_sizes",
+                        "severity": "warning",
+                        "message": f"only {row.n_points} points in the {row.phase} phase (fewer than "
+                        f"{RECOMMENDED_POINTS_PER_PHASE}): trend and slope-change estimates are "
+                        "unreliable",
+                    }
+                )
         lb = self.ljung_box[self.ljung_box["lag"].isin(self.summary_lags)] if len(self.ljung_box) else self.ljung_box
         if len(lb):
             # Bonferroni over the summary lags and the series; the design-based p-value where
@@ -436,30 +516,51 @@ class Diagnostics:
                 lag = int(hit["lag"])
                 span = "at lag 1" if lag == 1 else f"over lags 1-{lag}"
                 aware = self.autocorrelation_aware
-                advice = (f"the covariance ({self.cov_type!r}) already allows for it; check that its lag structure "
-                          "is adequate" if aware else
-                          "use an autocorrelation-aware covariance (cov_type='latent-ar1' or 'newey-west')")
-                rows.append({"diagnostic": "autocorrelation", "severity": "note" if aware else "warning",
-                             "message": f"residual autocorrelation {span}{where} (Ljung-Box "
-                                        f"p={_format_p(hit['p'])}): {advice}"})
+                advice = (
+                    f"the covariance ({self.cov_type!r}) already allows for it; check that its lag structure "
+                    "is adequate"
+                    if aware
+                    else "use an autocorrelation-aware covariance (cov_type='latent-ar1' or 'newey-west')"
+                )
+                rows.append(
+                    {
+                        "diagnostic": "autocorrelation",
+                        "severity": "note" if aware else "warning",
+                        "message": f"residual autocorrelation {span}{where} (Ljung-Box "
+                        f"p={_format_p(hit['p'])}): {advice}",
+                    }
+                )
         pearson = self.overdispersion[self.overdispersion["test"] == "pearson"]
         if len(pearson) and pearson["p_value"].iloc[0] < alpha:
             ratio, p = pearson["estimate"].iloc[0], pearson["p_value"].iloc[0]
             allowed = self.extra_variation_aware
-            advice = (f"the covariance ({self.cov_type!r}) allows for extra variation" if allowed else
-                      "use cov_type='quasi' or 'latent-ar1' (or the negative binomial family)")
-            rows.append({"diagnostic": "overdispersion", "severity": "note" if allowed else "warning",
-                         "message": f"overdispersion (Pearson chi2/df = {ratio:.2f}, p={_format_p(p)}): {advice}"})
+            advice = (
+                f"the covariance ({self.cov_type!r}) allows for extra variation"
+                if allowed
+                else "use cov_type='quasi' or 'latent-ar1' (or the negative binomial family)"
+            )
+            rows.append(
+                {
+                    "diagnostic": "overdispersion",
+                    "severity": "note" if allowed else "warning",
+                    "message": f"overdispersion (Pearson chi2/df = {ratio:.2f}, p={_format_p(p)}): {advice}",
+                }
+            )
         if len(self.influence) and self.influence["flagged"].any():
             n = len(self.influence)
             top = self.influence[self.influence["flagged"]].nlargest(5, "cooks_distance")
             time_column = self.influence.columns[0]
             listed = ", ".join(f"{t} ({d:.2f})" for t, d in zip(top[time_column], top["cooks_distance"]))
             more = int(self.influence["flagged"].sum()) - len(top)
-            rows.append({"diagnostic": "influence", "severity": "note",
-                         "message": f"influential points (Cook's distance > 4/n = {COOKS_MULTIPLE / n:.3f}): {listed}"
-                                    + (f" and {more} more" if more > 0 else "")
-                                    + ": check them for data errors and refit without them as a sensitivity analysis"})
+            rows.append(
+                {
+                    "diagnostic": "influence",
+                    "severity": "note",
+                    "message": f"influential points (Cook's distance > 4/n = {COOKS_MULTIPLE / n:.3f}): {listed}"
+                    + (f" and {more} more" if more > 0 else "")
+                    + ": check them for data errors and refit without them as a sensitivity analysis",
+                }
+            )
         for note in self.notes:
             rows.append({"diagnostic": "design", "severity": "note", "message": note})
         return pd.DataFrame(rows, columns=["diagnostic", "severity", "message"])
@@ -479,30 +580,99 @@ class Diagnostics:
         for influence, the number of flagged rows is the statistic)."""
         records: list[dict[str, object]] = []
         for row in self.ljung_box.itertuples():
-            records.append({"diagnostic": "ljung_box", "series": row.series, "lag": row.lag, "statistic": row.statistic,
-                            "df": row.df, "p_value": row.p_value, "estimate": np.nan})
-            records.append({"diagnostic": "ljung_box_design", "series": row.series, "lag": row.lag,
-                            "statistic": row.statistic, "df": np.nan, "p_value": row.p_value_design,
-                            "estimate": np.nan})
+            records.append(
+                {
+                    "diagnostic": "ljung_box",
+                    "series": row.series,
+                    "lag": row.lag,
+                    "statistic": row.statistic,
+                    "df": row.df,
+                    "p_value": row.p_value,
+                    "estimate": np.nan,
+                }
+            )
+            records.append(
+                {
+                    "diagnostic": "ljung_box_design",
+                    "series": row.series,
+                    "lag": row.lag,
+                    "statistic": row.statistic,
+                    "df": np.nan,
+                    "p_value": row.p_value_design,
+                    "estimate": np.nan,
+                }
+            )
         for row in self.durbin_watson.itertuples():
-            records.append({"diagnostic": "durbin_watson", "series": row.series, "lag": 1, "statistic": row.statistic,
-                            "df": np.nan, "p_value": np.nan, "estimate": row.implied_rho})
+            records.append(
+                {
+                    "diagnostic": "durbin_watson",
+                    "series": row.series,
+                    "lag": 1,
+                    "statistic": row.statistic,
+                    "df": np.nan,
+                    "p_value": np.nan,
+                    "estimate": row.implied_rho,
+                }
+            )
         for row in self.breusch_godfrey.itertuples():
-            records.append({"diagnostic": "breusch_godfrey", "series": "all", "lag": row.order, "statistic": row.lm,
-                            "df": row.df, "p_value": row.lm_p_value, "estimate": np.nan})
-            records.append({"diagnostic": "breusch_godfrey_f", "series": "all", "lag": row.order, "statistic": row.f,
-                            "df": row.df, "p_value": row.f_p_value, "estimate": np.nan})
+            records.append(
+                {
+                    "diagnostic": "breusch_godfrey",
+                    "series": "all",
+                    "lag": row.order,
+                    "statistic": row.lm,
+                    "df": row.df,
+                    "p_value": row.lm_p_value,
+                    "estimate": np.nan,
+                }
+            )
+            records.append(
+                {
+                    "diagnostic": "breusch_godfrey_f",
+                    "series": "all",
+                    "lag": row.order,
+                    "statistic": row.f,
+                    "df": row.df,
+                    "p_value": row.f_p_value,
+                    "estimate": np.nan,
+                }
+            )
         for row in self.overdispersion.itertuples():
-            records.append({"diagnostic": row.test, "series": "all", "lag": np.nan, "statistic": row.statistic,
-                            "df": row.df, "p_value": row.p_value, "estimate": row.estimate})
+            records.append(
+                {
+                    "diagnostic": row.test,
+                    "series": "all",
+                    "lag": np.nan,
+                    "statistic": row.statistic,
+                    "df": row.df,
+                    "p_value": row.p_value,
+                    "estimate": row.estimate,
+                }
+            )
         if len(self.influence):
-            records.append({"diagnostic": "influence", "series": "all", "lag": np.nan,
-                            "statistic": float(self.influence["flagged"].sum()), "df": np.nan, "p_value": np.nan,
-                            "estimate": float(self.influence["cooks_distance"].max())})
+            records.append(
+                {
+                    "diagnostic": "influence",
+                    "series": "all",
+                    "lag": np.nan,
+                    "statistic": float(self.influence["flagged"].sum()),
+                    "df": np.nan,
+                    "p_value": np.nan,
+                    "estimate": float(self.influence["cooks_distance"].max()),
+                }
+            )
         for row in self.phases.itertuples():
-            records.append({"diagnostic": f"phase_{row.phase}", "series": "treated" if row.phase != "pre" else "all",
-                            "lag": np.nan, "statistic": float(row.n_points), "df": np.nan, "p_value": np.nan,
-                            "estimate": np.nan})
+            records.append(
+                {
+                    "diagnostic": f"phase_{row.phase}",
+                    "series": "treated" if row.phase != "pre" else "all",
+                    "lag": np.nan,
+                    "statistic": float(row.n_points),
+                    "df": np.nan,
+                    "p_value": np.nan,
+                    "estimate": np.nan,
+                }
+            )
         frame = pd.DataFrame(records, columns=["diagnostic", "series", "lag", "statistic", "df", "p_value", "estimate"])
         frame["flagged"] = frame["p_value"] < self.alpha
         return frame
@@ -512,9 +682,16 @@ def _format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def diagnose(results, *, max_lag: int | None = None, lb_lags: tuple[int, ...] | None = None,
-             bg_orders: tuple[int, ...] = (1,), alpha: float = 0.05, n_sim: int = 1000,
-             seed: int | None = 0) -> Diagnostics:
+def diagnose(
+    results,
+    *,
+    max_lag: int | None = None,
+    lb_lags: tuple[int, ...] | None = None,
+    bg_orders: tuple[int, ...] = (1,),
+    alpha: float = 0.05,
+    n_sim: int = 1000,
+    seed: int | None = 0,
+) -> Diagnostics:
     """Run every diagnostic on a fitted ITS model.
 
     The plain-language summary judges residual autocorrelation by the Ljung-Box test at
@@ -548,10 +725,16 @@ def diagnose(results, *, max_lag: int | None = None, lb_lags: tuple[int, ...] | 
     if lags is None:
         lags = tuple(range(1, default_max_lag(n) + 1))
         lags = tuple(sorted(set(lags) | set(h for h in summary_lags if h < n)))
-    bg = breusch_godfrey(results, orders=bg_orders, _fit=fit) if fit.X is not None else pd.DataFrame(
-        columns=["order", "lm", "lm_p_value", "f", "f_p_value", "df", "df_denominator", "n"])
-    infl = influence(results, _fit=fit) if fit.X is not None else pd.DataFrame(
-        columns=["time", "cooks_distance", "flagged"])
+    bg = (
+        breusch_godfrey(results, orders=bg_orders, _fit=fit)
+        if fit.X is not None
+        else pd.DataFrame(columns=["order", "lm", "lm_p_value", "f", "f_p_value", "df", "df_denominator", "n"])
+    )
+    infl = (
+        influence(results, _fit=fit)
+        if fit.X is not None
+        else pd.DataFrame(columns=["time", "cooks_distance", "flagged"])
+    )
     if results.family.has_sampling_variance and results.family.name == "poisson" and fit.X is None:
         over = pd.DataFrame(columns=["test", "statistic", "df", "p_value", "estimate", "alternative"])
     else:
@@ -560,8 +743,9 @@ def diagnose(results, *, max_lag: int | None = None, lb_lags: tuple[int, ...] | 
     # cov_details); the forecast names it "quasi".
     cov_type = str(results.cov_type)
     scale = results.cov_details.get("scale")
-    pearson_scaled = cov_type == "quasi" or (cov_type == "model" and scale is not None and scale != 1.0
-                                              and results.family.has_sampling_variance)
+    pearson_scaled = cov_type == "quasi" or (
+        cov_type == "model" and scale is not None and scale != 1.0 and results.family.has_sampling_variance
+    )
     return Diagnostics(
         autocorrelation=residual_autocorrelation(results, max_lag=max_lag, _fit=fit),
         ljung_box=ljung_box(results, lags=lags, n_sim=n_sim, seed=seed, _fit=fit),

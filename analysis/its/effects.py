@@ -60,8 +60,9 @@ def _p_value(z: float, df: float) -> float:
     return float(2 * (special.ndtr(-abs(z)) if not np.isfinite(df) else special.stdtr(df, -abs(z))))
 
 
-def linear(measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *, df: float,
-           level: float, scale: str) -> Contrast:
+def linear(
+    measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *, df: float, level: float, scale: str
+) -> Contrast:
     """Contrast ``value`` with gradient ``gradient``: symmetric interval, test of zero."""
     se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
     crit = _critical(df, level)
@@ -69,8 +70,9 @@ def linear(measure: str, value: float, gradient: np.ndarray, cov: np.ndarray, *,
     return Contrast(measure, value, se, value - crit * se, value + crit * se, _p_value(z, df), scale, float(df))
 
 
-def ratio_minus_one(measure: str, log_ratio: float, gradient: np.ndarray, cov: np.ndarray, *,
-                    df: float, level: float) -> Contrast:
+def ratio_minus_one(
+    measure: str, log_ratio: float, gradient: np.ndarray, cov: np.ndarray, *, df: float, level: float
+) -> Contrast:
     """Relative effect ``exp(log_ratio) - 1`` with the interval built on the log scale.
 
     ``se`` is the delta-method standard error of the relative effect itself.
@@ -96,8 +98,9 @@ def contrasts_frame(contrasts: list[Contrast]) -> pd.DataFrame:
     return pd.DataFrame([c.as_dict() for c in contrasts])
 
 
-def linear_many(values: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray,
-                level: float) -> dict[str, np.ndarray]:
+def linear_many(
+    values: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray, level: float
+) -> dict[str, np.ndarray]:
     """:func:`linear` for many contrasts: ``values`` (m), ``gradients`` (m x p), ``df`` (m).
 
     Returns arrays ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df``.
@@ -124,15 +127,28 @@ def linear_from_se(values: np.ndarray, se: np.ndarray, *, df: np.ndarray, level:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, values / se, np.where(values != 0, np.inf * np.sign(values), np.nan))
     tail = np.where(finite, special.stdtr(np.where(finite, df, 1.0), -np.abs(z)), special.ndtr(-np.abs(z)))
-    return {"estimate": values, "se": se, "ci_low": values - crit * se, "ci_high": values + crit * se,
-            "p_value": np.where(np.isfinite(z), 2 * tail, np.nan), "df": np.array(df)}
+    return {
+        "estimate": values,
+        "se": se,
+        "ci_low": values - crit * se,
+        "ci_high": values + crit * se,
+        "p_value": np.where(np.isfinite(z), 2 * tail, np.nan),
+        "df": np.array(df),
+    }
 
 
-def ratio_minus_one_many(log_ratios: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray,
-                         level: float) -> dict[str, np.ndarray]:
+def ratio_minus_one_many(
+    log_ratios: np.ndarray, gradients: np.ndarray, cov: np.ndarray, *, df: np.ndarray, level: float
+) -> dict[str, np.ndarray]:
     """:func:`ratio_minus_one` for many contrasts (log ratios, their gradients and df)."""
     on_log = linear_many(log_ratios, gradients, cov, df=df, level=level)
     with np.errstate(over="ignore"):
         ratio = np.exp(on_log["estimate"])
-        return {"estimate": ratio - 1, "se": ratio * on_log["se"], "ci_low": np.expm1(on_log["ci_low"]),
-                "ci_high": np.expm1(on_log["ci_high"]), "p_value": on_log["p_value"], "df": on_log["df"]}
+        return {
+            "estimate": ratio - 1,
+            "se": ratio * on_log["se"],
+            "ci_low": np.expm1(on_log["ci_low"]),
+            "ci_high": np.expm1(on_log["ci_high"]),
+            "p_value": on_log["p_value"],
+            "df": on_log["df"],
+        }

@@ -28,8 +28,9 @@ class ModelError(ValueError):
 _ABSORBING_COLUMNS = ("shock_", "month_")
 
 
-def check_mle_exists(X: pd.DataFrame, y: np.ndarray, size: np.ndarray | None, family: Family, *,
-                     time: pd.Index | None = None) -> None:
+def check_mle_exists(
+    X: pd.DataFrame, y: np.ndarray, size: np.ndarray | None, family: Family, *, time: pd.Index | None = None
+) -> None:
     """Refuse data whose maximum-likelihood estimate does not exist (separation).
 
     A log-link count model has no finite maximum when some direction ``b`` of the
@@ -65,11 +66,15 @@ def check_mle_exists(X: pd.DataFrame, y: np.ndarray, size: np.ndarray | None, fa
         sub = A[:, columns]
         if sub.shape[1] == 0:
             return 0.0, np.zeros(0)
-        result = linprog(c=(sign[:, None] * sub).sum(axis=0),
-                         A_ub=sign[~free, None] * sub[~free] if (~free).any() else None,
-                         b_ub=np.zeros(int((~free).sum())) if (~free).any() else None,
-                         A_eq=sub[free] if free.any() else None, b_eq=np.zeros(int(free.sum())) if free.any() else None,
-                         bounds=[(-1.0, 1.0)] * sub.shape[1], method="highs")
+        result = linprog(
+            c=(sign[:, None] * sub).sum(axis=0),
+            A_ub=sign[~free, None] * sub[~free] if (~free).any() else None,
+            b_ub=np.zeros(int((~free).sum())) if (~free).any() else None,
+            A_eq=sub[free] if free.any() else None,
+            b_eq=np.zeros(int(free.sum())) if free.any() else None,
+            bounds=[(-1.0, 1.0)] * sub.shape[1],
+            method="highs",
+        )
         if result.status != 0:  # pragma: no cover - the programme is bounded and feasible (b = 0)
             return 0.0, np.zeros(sub.shape[1])
         return -float(result.fun), result.x
@@ -81,15 +86,20 @@ def check_mle_exists(X: pd.DataFrame, y: np.ndarray, size: np.ndarray | None, fa
     if gain <= tol or boundary_gain(absorbing)[0] >= gain - tol:
         return
     moved = np.abs(A @ direction) > tol
-    where = ([str(t) for t in np.asarray(time)[moved & ~free]] if time is not None
-             else [int(i) for i in np.flatnonzero(moved & ~free)])
+    where = (
+        [str(t) for t in np.asarray(time)[moved & ~free]]
+        if time is not None
+        else [int(i) for i in np.flatnonzero(moved & ~free)]
+    )
     terms = [c for c, b in zip(X.columns, direction) if abs(b) > 1e-9 and not c.startswith(_ABSORBING_COLUMNS)]
     what = "no events" if family.name != "binomial" else "no events, or only events,"
     periods = ", ".join(where) if len(where) <= 6 else f"{len(where)} periods from {where[0]} to {where[-1]}"
-    raise ModelError(f"the model cannot be estimated: the maximum-likelihood estimate does not exist "
-                     f"(separation): {periods} have {what} in a way the terms {terms} can "
-                     f"fit exactly, so those estimates run off to infinity. Shorten or drop the phase without "
-                     f"events, pool the series with others, or use a different model for it")
+    raise ModelError(
+        f"the model cannot be estimated: the maximum-likelihood estimate does not exist "
+        f"(separation): {periods} have {what} in a way the terms {terms} can "
+        f"fit exactly, so those estimates run off to infinity. Shorten or drop the phase without "
+        f"events, pool the series with others, or use a different model for it"
+    )
 
 
 def check_residual_variation(y: np.ndarray, fitted: np.ndarray, family: Family) -> None:
@@ -107,6 +117,8 @@ def check_residual_variation(y: np.ndarray, fitted: np.ndarray, family: Family) 
         # statsmodels' test of perfect separation: the model reproduces every count.
         exact = np.allclose(fitted, y, rtol=0, atol=1e-8)
     if exact:
-        raise ModelError("the model cannot be estimated: the fit reproduces every value exactly (a constant or "
-                         "exactly linear series, or counts the design fits perfectly), so there is no residual "
-                         "variation to estimate standard errors from; check that the series is real data")
+        raise ModelError(
+            "the model cannot be estimated: the fit reproduces every value exactly (a constant or "
+            "exactly linear series, or counts the design fits perfectly), so there is no residual "
+            "variation to estimate standard errors from; check that the series is real data"
+        )

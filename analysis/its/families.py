@@ -9,8 +9,8 @@ likelihood estimate of the negative binomial shape ``theta`` (as R's ``MASS::the
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import statsmodels.api as sm
@@ -71,7 +71,7 @@ class Family:
         families (as R's ``summary`` of a quasi-likelihood fit), latent AR(1) otherwise."""
         return "quasi" if self.quasi else "latent-ar1"
 
-    def with_theta(self, theta: float) -> "Family":
+    def with_theta(self, theta: float) -> Family:
         """The negative binomial family with its shape fixed (e.g. at the estimate)."""
         if self.name != "negbin":
             raise ValueError(f"the {self.label} family has no theta")
@@ -79,8 +79,10 @@ class Family:
 
     def _theta(self) -> float:
         if self.theta is None:
-            raise ValueError("the negative binomial theta is not known before the fit; use a fitted "
-                             "model's family (results.family) or negative_binomial(theta=...)")
+            raise ValueError(
+                "the negative binomial theta is not known before the fit; use a fitted "
+                "model's family (results.family) or negative_binomial(theta=...)"
+            )
         return self.theta
 
     def statsmodels_family(self) -> sm.families.Family:
@@ -181,8 +183,16 @@ def negative_binomial(theta: float | None = None) -> Family:
 
 def negbin_loglik(y: np.ndarray, mean: np.ndarray, theta: float) -> float:
     """NB2 log-likelihood, as the ``loglik`` helper of ``MASS::glm.nb``."""
-    return float(np.sum(gammaln(theta + y) - gammaln(theta) - gammaln(y + 1) + theta * np.log(theta)
-                        + xlogy(y, mean + (y == 0)) - (theta + y) * np.log(theta + mean)))
+    return float(
+        np.sum(
+            gammaln(theta + y)
+            - gammaln(theta)
+            - gammaln(y + 1)
+            + theta * np.log(theta)
+            + xlogy(y, mean + (y == 0))
+            - (theta + y) * np.log(theta + mean)
+        )
+    )
 
 
 def poisson_loglik(y: np.ndarray, mean: np.ndarray) -> float:
@@ -211,8 +221,9 @@ def overdispersion_score(y: np.ndarray, mean: np.ndarray) -> float:
     return float(np.sum((y - mean) ** 2 - y))
 
 
-def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
-             eps: float = np.finfo(float).eps ** 0.25) -> tuple[float, float]:
+def theta_ml(
+    y: np.ndarray, mean: np.ndarray, *, limit: int = 25, eps: float = np.finfo(float).eps ** 0.25
+) -> tuple[float, float]:
     """Maximum likelihood estimate of the NB2 shape given the means, with its standard error.
 
     Newton-Raphson on the profile score from the moment start ``n / sum((y/mu - 1)^2)``,
@@ -223,12 +234,14 @@ def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
     y, mean = np.asarray(y, float), np.asarray(mean, float)
 
     def score(th: float) -> float:
-        return float(np.sum(digamma(th + y) - digamma(th) + np.log(th) + 1 - np.log(th + mean)
-                            - (y + th) / (mean + th)))
+        return float(
+            np.sum(digamma(th + y) - digamma(th) + np.log(th) + 1 - np.log(th + mean) - (y + th) / (mean + th))
+        )
 
     def info(th: float) -> float:
-        return float(np.sum(-polygamma(1, th + y) + polygamma(1, th) - 1 / th + 2 / (mean + th)
-                            - (y + th) / (mean + th) ** 2))
+        return float(
+            np.sum(-polygamma(1, th + y) + polygamma(1, th) - 1 / th + 2 / (mean + th) - (y + th) / (mean + th) ** 2)
+        )
 
     theta = len(y) / float(np.sum((y / mean - 1) ** 2))
     it, step, information = 0, 1.0, np.nan
@@ -246,8 +259,11 @@ def theta_ml(y: np.ndarray, mean: np.ndarray, *, limit: int = 25,
         theta = 0.0
         warnings.warn("theta.ml: estimate truncated at zero", ThetaWarning, stacklevel=2)
     if it == limit:
-        warnings.warn("theta.ml: iteration limit reached (the data may show no overdispersion: "
-                      "a Poisson model may fit as well)", ThetaWarning, stacklevel=2)
+        warnings.warn(
+            "theta.ml: iteration limit reached (the data may show no overdispersion: a Poisson model may fit as well)",
+            ThetaWarning,
+            stacklevel=2,
+        )
     return float(theta), float(np.sqrt(1 / information)) if information > 0 else float("nan")
 
 

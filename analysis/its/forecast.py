@@ -62,19 +62,18 @@ fixed. They are undefined (NaN) when the counterfactual interval reaches zero.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from analysis.its.covariance import FitContext, get_estimator
-from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignError, ITSDesign
+from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignData, DesignError, ITSDesign
 from analysis.its.effects import Contrast
 from analysis.its.families import Family
-from analysis.its.design import DesignData
 from analysis.its.model import ModelError, SegmentedRegression, ShortSeriesWarning, check_covariates, fit_glm
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, label, ordinals
 
@@ -152,11 +151,18 @@ class ForecastITS:
         calendar: str = "none",
         covariates: pd.DataFrame | None = None,
     ) -> None:
-        self.design = ITSDesign(interruption=interruption, seasonality=seasonality, period=period,
-                                spring_festival=spring_festival, shocks=shocks, calendar=calendar)
+        self.design = ITSDesign(
+            interruption=interruption,
+            seasonality=seasonality,
+            period=period,
+            spring_festival=spring_festival,
+            shocks=shocks,
+            calendar=calendar,
+        )
         # The segmented-regression model checks outcome, time and denominators the same way.
-        checked = SegmentedRegression(outcome, design=self.design, time=time, family=family,
-                                      trials=trials, exposure=exposure)
+        checked = SegmentedRegression(
+            outcome, design=self.design, time=time, family=family, trials=trials, exposure=exposure
+        )
         self.time, self.outcome, self.size, self.family = checked.time, checked.outcome, checked.size, checked.family
         self.covariates = check_covariates(covariates, self.time)
 
@@ -166,13 +172,19 @@ class ForecastITS:
         pre = self.design.time_since(time) < 0
         n_pre, n_post = int(pre.sum()), int((~pre).sum())
         if n_pre < MIN_POINTS_PER_PHASE:
-            raise DesignError(f"{n_pre} point(s) before the interruption: a forecast needs at least "
-                              f"{MIN_POINTS_PER_PHASE} (and more than its number of coefficients)")
+            raise DesignError(
+                f"{n_pre} point(s) before the interruption: a forecast needs at least "
+                f"{MIN_POINTS_PER_PHASE} (and more than its number of coefficients)"
+            )
         if n_post < 1:
             raise DesignError("no points from the interruption on: there is nothing to forecast")
         if n_pre < RECOMMENDED_POINTS_PER_PHASE:
-            warnings.warn(f"only {n_pre} pre-interruption points: a forecast from so short a period is "
-                          f"unreliable (fewer than {RECOMMENDED_POINTS_PER_PHASE})", ShortSeriesWarning, stacklevel=3)
+            warnings.warn(
+                f"only {n_pre} pre-interruption points: a forecast from so short a period is "
+                f"unreliable (fewer than {RECOMMENDED_POINTS_PER_PHASE})",
+                ShortSeriesWarning,
+                stacklevel=3,
+            )
         X = self.design.matrix(time, shock_columns=self.design.shock_columns(time[pre]))
         X = X.drop(columns=self.design.intervention_names(X))
         # A calendar column never non-zero before the interruption cannot be estimated; if it is
@@ -180,8 +192,10 @@ class ForecastITS:
         unseen = [c for c in X.columns if c != "const" and not np.any(X.loc[pre, c].to_numpy() != 0)]
         blocked = [c for c in unseen if np.any(X.loc[~pre, c].to_numpy() != 0)]
         if blocked:
-            raise DesignError(f"{', '.join(blocked)} never occur(s) before the interruption: its effect cannot be "
-                              "forecast (use a lower-order seasonality, e.g. seasonality='fourier:2')")
+            raise DesignError(
+                f"{', '.join(blocked)} never occur(s) before the interruption: its effect cannot be "
+                "forecast (use a lower-order seasonality, e.g. seasonality='fourier:2')"
+            )
         X = X.drop(columns=unseen)
         if self.covariates is not None:
             clash = set(self.covariates.columns) & set(X.columns)
@@ -190,15 +204,25 @@ class ForecastITS:
             X = pd.concat([X, self.covariates], axis=1)
         X_pre = X.to_numpy()[pre]
         if np.linalg.matrix_rank(X_pre) < X.shape[1]:
-            raise DesignError(f"the {X.shape[1]} design columns ({', '.join(X.columns)}) are collinear in the "
-                              f"{n_pre} pre-interruption points")
+            raise DesignError(
+                f"the {X.shape[1]} design columns ({', '.join(X.columns)}) are collinear in the "
+                f"{n_pre} pre-interruption points"
+            )
         if n_pre <= X.shape[1]:
-            raise DesignError(f"{n_pre} pre-interruption points for {X.shape[1]} coefficients: no residual "
-                              "degrees of freedom")
+            raise DesignError(
+                f"{n_pre} pre-interruption points for {X.shape[1]} coefficients: no residual degrees of freedom"
+            )
         return ForecastData(X, self.outcome, self.size, time, pre, n_pre, n_post)
 
-    def fit(self, *, cov_type: str | None = None, level: float = 0.95, n_draws: int = 4000,
-            seed: int | None = 0, **cov_config: object) -> "ForecastResults":
+    def fit(
+        self,
+        *,
+        cov_type: str | None = None,
+        level: float = 0.95,
+        n_draws: int = 4000,
+        seed: int | None = 0,
+        **cov_config: object,
+    ) -> ForecastResults:
         """Fit the pre-period and forecast the post-period.
 
         Parameters
@@ -228,8 +252,13 @@ class ForecastITS:
         eta = X_pre @ params
         info = family.information(eta, size_pre)
         resid = (y_pre - family.mean_counts(eta, size_pre)) / family.mean_derivative(eta, size_pre)
-        context = FitContext(X=X_pre, weights=info, resid=resid, time=ordinals(data.time[data.pre]),
-                             sampling=family.has_sampling_variance)
+        context = FitContext(
+            X=X_pre,
+            weights=info,
+            resid=resid,
+            time=ordinals(data.time[data.pre]),
+            sampling=family.has_sampling_variance,
+        )
         cov = estimator.estimate(context)
         pearson = float(np.sum(info * resid**2) / context.df_resid)
         cov_name = "quasi" if cov_type == "quasi" else cov.name  # the Pearson-scaled model-based covariance
@@ -268,15 +297,25 @@ def _check_level(level: float) -> None:
 def _fit_glm(X: np.ndarray, y: np.ndarray, size: np.ndarray | None, family: Family) -> tuple[np.ndarray, Family]:
     """Maximum-likelihood coefficients of the pre-period fit and the family at the fitted
     ``theta`` (the same fit as :class:`SegmentedRegression`, negative binomial included)."""
-    data = DesignData(X=pd.DataFrame(X), y=y, size=size, time=pd.RangeIndex(len(y)), series=np.zeros(len(y), int),
-                      fit_mask=np.ones(len(y), bool), n_pre=len(y), n_post=0)
+    data = DesignData(
+        X=pd.DataFrame(X),
+        y=y,
+        size=size,
+        time=pd.RangeIndex(len(y)),
+        series=np.zeros(len(y), int),
+        fit_mask=np.ones(len(y), bool),
+        n_pre=len(y),
+        n_post=0,
+    )
     try:
         fit = fit_glm(data, family)
     except ModelError as err:
         raise ModelError(f"the pre-period model cannot be estimated: {err}") from err
     if not fit.converged:
-        raise ModelError("the negative binomial fit of the pre-period did not converge (the data may show no "
-                         "overdispersion: try the Poisson family)")
+        raise ModelError(
+            "the negative binomial fit of the pre-period did not converge (the data may show no "
+            "overdispersion: try the Poisson family)"
+        )
     return np.asarray(fit.params, dtype=float), fit.family
 
 
@@ -536,8 +575,15 @@ class ForecastResults:
             se = np.std(draws, axis=0, ddof=1)
             p = _simulated_p(draws, observed)
         out: dict[str, object] = self._time_column(rows)
-        out.update(observed=observed, forecast=expected, effect=effect, se=se,
-                   effect_low=observed - cf_high, effect_high=observed - cf_low, p_value=p)
+        out.update(
+            observed=observed,
+            forecast=expected,
+            effect=effect,
+            se=se,
+            effect_low=observed - cf_high,
+            effect_high=observed - cf_low,
+            p_value=p,
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             out["relative"] = np.where(expected > 0, observed / expected - 1, np.nan)
         bounds = np.array([_relative_bounds(o, lo, hi) for o, lo, hi in zip(observed, cf_low, cf_high)])
@@ -588,9 +634,17 @@ class ForecastResults:
             draws = (self._draws if interval == "prediction" else self._mean_draws)[:, rows].sum(axis=1)
             lo, hi = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2])
             p = _simulated_p(draws[:, None], np.array([observed]))[0]
-            return {"observed": observed, "counterfactual": expected, "estimate": estimate,
-                    "se": float(np.std(draws, ddof=1)), "ci_low": observed - hi, "ci_high": observed - lo,
-                    "p_value": float(p), "counterfactual_low": float(lo), "counterfactual_high": float(hi)}
+            return {
+                "observed": observed,
+                "counterfactual": expected,
+                "estimate": estimate,
+                "se": float(np.std(draws, ddof=1)),
+                "ci_low": observed - hi,
+                "ci_high": observed - lo,
+                "p_value": float(p),
+                "counterfactual_low": float(lo),
+                "counterfactual_high": float(hi),
+            }
         g = self.matrix.to_numpy()[rows].sum(axis=0)
         var = float(g @ self.cov.to_numpy() @ g)
         if interval == "prediction":
@@ -600,10 +654,17 @@ class ForecastResults:
             df = self.df_for(g)
         se = float(np.sqrt(max(var, 0.0)))
         crit = _critical(df, level)
-        return {"observed": observed, "counterfactual": expected, "estimate": estimate, "se": se,
-                "ci_low": estimate - crit * se, "ci_high": estimate + crit * se,
-                "p_value": _two_sided_p(estimate / se if se > 0 else np.nan, df),
-                "counterfactual_low": expected - crit * se, "counterfactual_high": expected + crit * se}
+        return {
+            "observed": observed,
+            "counterfactual": expected,
+            "estimate": estimate,
+            "se": se,
+            "ci_low": estimate - crit * se,
+            "ci_high": estimate + crit * se,
+            "p_value": _two_sided_p(estimate / se if se > 0 else np.nan, df),
+            "counterfactual_low": expected - crit * se,
+            "counterfactual_high": expected + crit * se,
+        }
 
     def _contrast(self, window, *, interval: str, relative: bool, level: float | None, per_period: bool) -> Contrast:
         level = self._level(level)
@@ -620,8 +681,14 @@ class ForecastResults:
         name = "effect_average" if per_period else "effect_cumulative"
         return Contrast(name, s["estimate"] / k, s["se"] / k, s["ci_low"] / k, s["ci_high"] / k, s["p_value"], scale)
 
-    def cumulative_effect(self, window: slice | pd.Index | list | None = None, *, interval: str = "prediction",
-                          relative: bool = False, level: float | None = None) -> Contrast:
+    def cumulative_effect(
+        self,
+        window: slice | pd.Index | list | None = None,
+        *,
+        interval: str = "prediction",
+        relative: bool = False,
+        level: float | None = None,
+    ) -> Contrast:
         """Sum of ``observed - counterfactual`` over a window of post-interruption periods.
 
         ``window``: ``None`` (the whole post-period), ``slice(start, end)`` (inclusive) or a
@@ -633,8 +700,14 @@ class ForecastResults:
         """
         return self._contrast(window, interval=interval, relative=relative, level=level, per_period=False)
 
-    def average_effect(self, window: slice | pd.Index | list | None = None, *, interval: str = "prediction",
-                       relative: bool = False, level: float | None = None) -> Contrast:
+    def average_effect(
+        self,
+        window: slice | pd.Index | list | None = None,
+        *,
+        interval: str = "prediction",
+        relative: bool = False,
+        level: float | None = None,
+    ) -> Contrast:
         """Mean effect per period over a window (the cumulative effect divided by the number
         of periods; the relative version equals the relative cumulative effect)."""
         return self._contrast(window, interval=interval, relative=relative, level=level, per_period=True)
@@ -646,12 +719,28 @@ class ForecastResults:
         rows = self._window_rows(window)
         records = []
         for interval in INTERVALS:
-            for contrast in (self.cumulative_effect(window, interval=interval, level=level),
-                             self.average_effect(window, interval=interval, level=level),
-                             self.cumulative_effect(window, interval=interval, relative=True, level=level)):
+            for contrast in (
+                self.cumulative_effect(window, interval=interval, level=level),
+                self.average_effect(window, interval=interval, level=level),
+                self.cumulative_effect(window, interval=interval, relative=True, level=level),
+            ):
                 records.append({**contrast.as_dict(), "interval": interval})
         frame = pd.DataFrame(records)
         names = self.time[rows].astype(str)
         frame["start"], frame["end"], frame["n_periods"], frame["level"] = names[0], names[-1], len(rows), level
-        return frame[["measure", "interval", "estimate", "se", "ci_low", "ci_high", "p_value", "scale",
-                      "start", "end", "n_periods", "level"]]
+        return frame[
+            [
+                "measure",
+                "interval",
+                "estimate",
+                "se",
+                "ci_low",
+                "ci_high",
+                "p_value",
+                "scale",
+                "start",
+                "end",
+                "n_periods",
+                "level",
+            ]
+        ]

@@ -12,8 +12,15 @@ import pandas as pd
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import RECOMMENDED_POINTS_PER_PHASE, DesignData, ITSDesign
 from analysis.its.estimability import ModelError, check_mle_exists, check_residual_variation
-from analysis.its.families import (Family, ThetaWarning, get_family, negbin_loglik, overdispersion_score,
-                                   poisson_loglik, theta_ml)
+from analysis.its.families import (
+    Family,
+    ThetaWarning,
+    get_family,
+    negbin_loglik,
+    overdispersion_score,
+    poisson_loglik,
+    theta_ml,
+)
 from analysis.its.results import ITSResults
 from analysis.its.timeaxis import as_time_index, ordinals
 
@@ -114,8 +121,10 @@ class SegmentedRegression:
         if name in ("poisson", "negbin"):
             what = "a Poisson" if name == "poisson" else "a negative binomial"
             if exposure is None or trials is not None:
-                raise ModelError(f"{what} model needs an exposure (the denominator, a log offset; "
-                                 "ones for plain counts) and no trials")
+                raise ModelError(
+                    f"{what} model needs an exposure (the denominator, a log offset; "
+                    "ones for plain counts) and no trials"
+                )
             return np.asarray(exposure, dtype=float)
         if trials is not None or exposure is not None:
             raise ModelError("a Gaussian model takes neither trials nor exposure")
@@ -148,9 +157,12 @@ class SegmentedRegression:
         treated = fit_mask if self.group is None else fit_mask & (self.group == 1)
         n_pre, n_post = self.design.check_phases(self.time[treated])
         if min(n_pre, n_post) < RECOMMENDED_POINTS_PER_PHASE:
-            warnings.warn(f"only {n_pre} pre- and {n_post} post-interruption points: estimates of slope "
-                          f"changes are unreliable with fewer than {RECOMMENDED_POINTS_PER_PHASE} per phase",
-                          ShortSeriesWarning, stacklevel=3)
+            warnings.warn(
+                f"only {n_pre} pre- and {n_post} post-interruption points: estimates of slope "
+                f"changes are unreliable with fewer than {RECOMMENDED_POINTS_PER_PHASE} per phase",
+                ShortSeriesWarning,
+                stacklevel=3,
+            )
         # Every column is a function of its own row's time, so the fitted rows are a slice of
         # the matrix for all rows, which the results reuse for effects and predictions.
         X_all = self.design.matrix(self.time, group=self.group)
@@ -165,8 +177,14 @@ class SegmentedRegression:
         size = None if self.size is None else self.size[fit_mask]
         return DesignData(X, self.outcome[fit_mask], size, time, self.series[fit_mask], fit_mask, n_pre, n_post, X_all)
 
-    def fit(self, *, cov_type: str | None = None, lagged_residual: bool = False, errors: str | None = None,
-            **cov_config: object) -> ITSResults:
+    def fit(
+        self,
+        *,
+        cov_type: str | None = None,
+        lagged_residual: bool = False,
+        errors: str | None = None,
+        **cov_config: object,
+    ) -> ITSResults:
         """Fit by maximum likelihood (IRLS) and estimate the covariance.
 
         Parameters
@@ -218,8 +236,14 @@ class SegmentedRegression:
         eta = X.to_numpy() @ params.to_numpy()
         info = family.information(eta, size)
         mean = family.mean_counts(eta, size)
-        context = FitContext(X=X.to_numpy(), weights=info, resid=(y - mean) / family.mean_derivative(eta, size),
-                             time=ordinals(data.time), sampling=family.has_sampling_variance, series=data.series)
+        context = FitContext(
+            X=X.to_numpy(),
+            weights=info,
+            resid=(y - mean) / family.mean_derivative(eta, size),
+            time=ordinals(data.time),
+            sampling=family.has_sampling_variance,
+            series=data.series,
+        )
         cov = estimator.estimate(context)
         return ITSResults(
             params=params,
@@ -333,26 +357,33 @@ def _irls(data: DesignData, family: Family, start: np.ndarray | None = None) -> 
     beta = np.full(X.shape[1], np.nan)
     deviance = np.inf
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        for iteration in range(1, _IRLS_MAX_ITER + 1):
+        for iteration in range(1, _IRLS_MAX_ITER + 1):  # noqa: B007 (returned: the iterations taken)
             mean = family.mean_counts(eta, size)
             weight = family.information(eta, size)
             working = eta + (y - mean) / family.mean_derivative(eta, size)
             root = np.sqrt(weight)
             if not (np.all(np.isfinite(root)) and np.all(np.isfinite(working))):
-                raise ModelError("the model cannot be estimated: the fit diverged (fitted values reached 0 "
-                                 "or the boundary; a phase may have no events)")
+                raise ModelError(
+                    "the model cannot be estimated: the fit diverged (fitted values reached 0 "
+                    "or the boundary; a phase may have no events)"
+                )
             try:
                 new = np.linalg.lstsq(X * root[:, None], working * root, rcond=None)[0]
             except np.linalg.LinAlgError as err:
                 raise ModelError(f"the model cannot be estimated: {err}") from err
             change = np.max(np.abs(new - beta) / (np.abs(new) + 0.1)) if np.all(np.isfinite(beta)) else np.inf
             beta, eta = new, X @ new
-            previous, deviance = deviance, float(np.sum(family.deviance_residuals(
-                y, family.mean_counts(eta, size), size) ** 2))
+            previous, deviance = (
+                deviance,
+                float(np.sum(family.deviance_residuals(y, family.mean_counts(eta, size), size) ** 2)),
+            )
             # The deviance settles even when a coefficient drifts off to minus infinity (a
             # shock month with no events: its fitted count tends to 0), as in R and statsmodels.
-            if (family.name == "gaussian" or change < _IRLS_TOLERANCE
-                    or abs(deviance - previous) / (abs(deviance) + 0.1) < _DEVIANCE_TOLERANCE):
+            if (
+                family.name == "gaussian"
+                or change < _IRLS_TOLERANCE
+                or abs(deviance - previous) / (abs(deviance) + 0.1) < _DEVIANCE_TOLERANCE
+            ):
                 break
         else:
             raise ModelError(f"the maximum-likelihood fit did not converge in {_IRLS_MAX_ITER} iterations")
@@ -379,9 +410,13 @@ def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: flo
         # arithmetic. The boundary is decided here from the sign of the profile score,
         # before any iteration, so the outcome is the same on every machine: the Poisson
         # fit, flagged as not converged.
-        warnings.warn("negative binomial fit: the counts show no overdispersion (sum((y - mu)^2 - y) <= 0 at "
-                      "the Poisson fit), so theta's maximum-likelihood estimate is infinite (theta.ml would "
-                      "reach its iteration limit); the Poisson fit is used", ThetaWarning, stacklevel=3)
+        warnings.warn(
+            "negative binomial fit: the counts show no overdispersion (sum((y - mu)^2 - y) <= 0 at "
+            "the Poisson fit), so theta's maximum-likelihood estimate is infinite (theta.ml would "
+            "reach its iteration limit); the Poisson fit is used",
+            ThetaWarning,
+            stacklevel=3,
+        )
         details = {"theta": np.inf, "theta_se": np.nan, "loglik": poisson_loglik(y, mean)}
         return _GLMFit(pd.Series(result.params, index=data.X.columns), poisson, False, details)
     with warnings.catch_warnings(record=True) as caught:
@@ -408,8 +443,9 @@ def _negbin_glm(data: DesignData, base: Family, *, maxit: int = 25, epsilon: flo
     return _GLMFit(pd.Series(result.params, index=data.X.columns), family, converged, details)
 
 
-def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index, *,
-                     row_numbers: Sequence[int] | None = None) -> pd.DataFrame | None:
+def check_covariates(
+    covariates: pd.DataFrame | pd.Series | None, time: pd.Index, *, row_numbers: Sequence[int] | None = None
+) -> pd.DataFrame | None:
     """Covariates as a float frame on ``time``, or an error naming the column and rows.
 
     Refused: a length other than the data's; missing or non-numeric values (the rows are
@@ -441,11 +477,15 @@ def check_covariates(covariates: pd.DataFrame | pd.Series | None, time: pd.Index
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             rows = np.arange(1, len(values) + 1) if row_numbers is None else np.asarray(row_numbers)
-            raise ModelError(f"covariate {str(name)!r} has missing or non-numeric values in rows "
-                             f"{[int(i) for i in rows[bad[:10]]]}{' ...' if len(bad) > 10 else ''}")
+            raise ModelError(
+                f"covariate {str(name)!r} has missing or non-numeric values in rows "
+                f"{[int(i) for i in rows[bad[:10]]]}{' ...' if len(bad) > 10 else ''}"
+            )
         if np.ptp(values) == 0:
-            raise ModelError(f"covariate {str(name)!r} is constant ({values[0]:g}): it cannot be told apart "
-                             "from the intercept; leave it out")
+            raise ModelError(
+                f"covariate {str(name)!r} is constant ({values[0]:g}): it cannot be told apart "
+                "from the intercept; leave it out"
+            )
         columns[str(name)] = values
     return pd.DataFrame(columns, index=time)
 
@@ -456,15 +496,21 @@ def _check_identified(X: pd.DataFrame, *, covariates: list[str] = ()) -> None:
     if rank < X.shape[1] and covariates:
         others = X.drop(columns=list(covariates))
         if np.linalg.matrix_rank(others.to_numpy()) == others.shape[1]:
-            raise ModelError(f"the covariate(s) {list(covariates)} are collinear with the design (a linear "
-                             "combination of the trend, the intervention terms, the calendar terms or each "
-                             "other): the coefficients are not identified; leave out or replace the covariate")
+            raise ModelError(
+                f"the covariate(s) {list(covariates)} are collinear with the design (a linear "
+                "combination of the trend, the intervention terms, the calendar terms or each "
+                "other): the coefficients are not identified; leave out or replace the covariate"
+            )
     if rank < X.shape[1]:
-        hint = (" (month dummies are not identified with the trend and the changes when each phase is "
-                "about a year long: use seasonality='fourier:K' or 'none')"
-                if any(c.startswith(("month_", "season_")) for c in X.columns) else "")
-        raise ModelError(f"the design has {X.shape[1]} columns but rank {rank}: the coefficients are not "
-                         f"identified{hint}")
+        hint = (
+            " (month dummies are not identified with the trend and the changes when each phase is "
+            "about a year long: use seasonality='fourier:K' or 'none')"
+            if any(c.startswith(("month_", "season_")) for c in X.columns)
+            else ""
+        )
+        raise ModelError(
+            f"the design has {X.shape[1]} columns but rank {rank}: the coefficients are not identified{hint}"
+        )
 
 
 def _estimable_columns(X: pd.DataFrame) -> list[str]:

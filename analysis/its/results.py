@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,8 @@ class ITSResults:
     df_resid: float
     cov_type: str
     cov_details: dict[str, float]
-    family: "Family"
-    design: "ITSDesign"
+    family: Family
+    design: ITSDesign
     time: pd.Index
     fit_mask: np.ndarray
     outcome: np.ndarray
@@ -84,8 +85,15 @@ class ITSResults:
         gradient = (self.params.index == name).astype(float)
         if not gradient.any():
             raise KeyError(f"no coefficient {name!r}; have {list(self.params.index)}")
-        return effects.linear(name, float(self.params[name]), gradient, self.cov.to_numpy(),
-                              df=self.df_for(gradient), level=level, scale=self.family.link)
+        return effects.linear(
+            name,
+            float(self.params[name]),
+            gradient,
+            self.cov.to_numpy(),
+            df=self.df_for(gradient),
+            level=level,
+            scale=self.family.link,
+        )
 
     def summary_frame(self, *, level: float = 0.95) -> pd.DataFrame:
         """Tidy coefficient table."""
@@ -98,7 +106,9 @@ class ITSResults:
         time = as_time_index(time)
         if group is None:
             cached = self._own_rows
-            position = [cached[2].get(o) for o in ordinals(time)] if is_monthly(time) == is_monthly(self.time) else [None]
+            position = (
+                [cached[2].get(o) for o in ordinals(time)] if is_monthly(time) == is_monthly(self.time) else [None]
+            )
             if None not in position:
                 return cached[0][position], cached[1][position]
         return self._build_rows(time, group)
@@ -144,8 +154,9 @@ class ITSResults:
         variance = np.einsum("ij,jk,ik->i", rows, self.cov.to_numpy(), rows)
         return self.family.unbiased_mean(rows @ self.params.to_numpy(), variance) * unit_scale
 
-    def effect_at(self, when: TimeLike, *, unit_scale: float = 1.0, level: float = 0.95,
-                  bias_corrected: bool = False) -> tuple[Contrast, Contrast]:
+    def effect_at(
+        self, when: TimeLike, *, unit_scale: float = 1.0, level: float = 0.95, bias_corrected: bool = False
+    ) -> tuple[Contrast, Contrast]:
         """Absolute and relative effect of the intervention at time ``when``.
 
         The modelled expected value with the intervention against the counterfactual
@@ -162,8 +173,9 @@ class ITSResults:
         errors unchanged). The relative effect is always the plug-in ratio: on the log scale,
         where it is estimated and pooled, it is linear in the parameters.
         """
-        arrays = self.effect_arrays(self._as_index([when]), unit_scale=unit_scale, level=level,
-                                    bias_corrected=bias_corrected)
+        arrays = self.effect_arrays(
+            self._as_index([when]), unit_scale=unit_scale, level=level, bias_corrected=bias_corrected
+        )
         fields = ("estimate", "se", "ci_low", "ci_high", "p_value")
         a, r = arrays["absolute"], arrays["relative"]
         absolute = Contrast("effect_absolute", *(float(a[f][0]) for f in fields), "display", float(a["df"][0]))
@@ -173,8 +185,9 @@ class ITSResults:
             relative = Contrast("effect_relative", *(float(r[f][0]) for f in fields), "ratio - 1", float(r["df"][0]))
         return absolute, relative
 
-    def effects_at(self, when: pd.Index | list, *, unit_scale: float = 1.0, level: float = 0.95,
-                   bias_corrected: bool = False) -> pd.DataFrame:
+    def effects_at(
+        self, when: pd.Index | list, *, unit_scale: float = 1.0, level: float = 0.95, bias_corrected: bool = False
+    ) -> pd.DataFrame:
         """:meth:`effect_at` for many periods at once, as a tidy table.
 
         One row per period and measure (``effect_absolute`` for every period, then
@@ -187,23 +200,33 @@ class ITSResults:
         key = "month" if is_monthly(time) else "time"
         labels = np.asarray(time.astype(str) if is_monthly(time) else time, dtype=object)
         n = len(time)
-        return pd.DataFrame({key: np.concatenate([labels, labels]),
-                             "measure": np.repeat(["effect_absolute", "effect_relative"], n),
-                             **{name: np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
-                                for name in ("estimate", "se", "ci_low", "ci_high", "p_value")},
-                             "scale": np.repeat(["display", "ratio - 1"], n),
-                             "df": np.concatenate([arrays["absolute"]["df"], arrays["relative"]["df"]])})
+        return pd.DataFrame(
+            {
+                key: np.concatenate([labels, labels]),
+                "measure": np.repeat(["effect_absolute", "effect_relative"], n),
+                **{
+                    name: np.concatenate([arrays["absolute"][name], arrays["relative"][name]])
+                    for name in ("estimate", "se", "ci_low", "ci_high", "p_value")
+                },
+                "scale": np.repeat(["display", "ratio - 1"], n),
+                "df": np.concatenate([arrays["absolute"]["df"], arrays["relative"]["df"]]),
+            }
+        )
 
-    def effect_arrays(self, time: pd.Index, *, unit_scale: float = 1.0, level: float = 0.95,
-                      bias_corrected: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    def effect_arrays(
+        self, time: pd.Index, *, unit_scale: float = 1.0, level: float = 0.95, bias_corrected: bool = False
+    ) -> dict[str, dict[str, np.ndarray]]:
         """The numbers of :meth:`effects_at` as arrays: ``{"absolute": {...}, "relative": {...}}``
         with ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``df`` per period."""
         with_plan, counterfactual = self._rows(time)
         cov = self.cov.to_numpy()
         m1, g1 = self._mean_and_gradient(with_plan, unit_scale)
         m0, g0 = self._mean_and_gradient(counterfactual, unit_scale)
-        a1, a0 = ((self._unbiased_mean(with_plan, unit_scale), self._unbiased_mean(counterfactual, unit_scale))
-                  if bias_corrected else (m1, m0))
+        a1, a0 = (
+            (self._unbiased_mean(with_plan, unit_scale), self._unbiased_mean(counterfactual, unit_scale))
+            if bias_corrected
+            else (m1, m0)
+        )
         positive = (m1 > 0) & (m0 > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             g_log = np.where(positive[:, None], g1 / m1[:, None] - g0 / m0[:, None], 0.0)
@@ -214,8 +237,9 @@ class ITSResults:
         relative = {name: np.where(positive, values, np.nan) for name, values in relative.items()}
         return {"absolute": absolute, "relative": relative}
 
-    def cumulative_effect(self, window: pd.Index | list, *, level: float = 0.95,
-                          bias_corrected: bool = False) -> Contrast:
+    def cumulative_effect(
+        self, window: pd.Index | list, *, level: float = 0.95, bias_corrected: bool = False
+    ) -> Contrast:
         """Expected extra events over the periods in ``window`` (negative: events averted).
 
         Uses the observed denominators of those periods (of the treated series), which
@@ -239,11 +263,19 @@ class ITSResults:
             m1, m0 = self._unbiased_mean(with_plan, 1.0), self._unbiased_mean(counterfactual, 1.0)
         value = float(size @ (m1 - m0))
         gradient = size @ (g1 - g0)
-        return effects.linear("effect_cumulative", value, gradient, self.cov.to_numpy(),
-                              df=self.df_for(gradient), level=level, scale="count")
+        return effects.linear(
+            "effect_cumulative",
+            value,
+            gradient,
+            self.cov.to_numpy(),
+            df=self.df_for(gradient),
+            level=level,
+            scale="count",
+        )
 
-    def predictions(self, time: pd.Index | list | None = None, *, unit_scale: float = 1.0,
-                    level: float = 0.95) -> pd.DataFrame:
+    def predictions(
+        self, time: pd.Index | list | None = None, *, unit_scale: float = 1.0, level: float = 0.95
+    ) -> pd.DataFrame:
         """Fitted and counterfactual expected values with confidence bands, per period.
 
         Bands are computed on the link scale and transformed, so they respect the
@@ -256,7 +288,9 @@ class ITSResults:
         with_plan, counterfactual = self._rows(time)
         beta, cov = self.params.to_numpy(), self.cov.to_numpy()
         crit = effects._critical(self.df_resid, level)
-        out: dict[str, object] = {"month" if is_monthly(time) else "time": time.astype(str) if is_monthly(time) else time}
+        out: dict[str, object] = {
+            "month" if is_monthly(time) else "time": time.astype(str) if is_monthly(time) else time
+        }
         for name, rows in (("fitted", with_plan), ("counterfactual", counterfactual)):
             eta = rows @ beta
             se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", rows, cov, rows), 0.0))  # rounding can give -1e-18

@@ -11,8 +11,9 @@ from analysis.its.model import ModelError, SegmentedRegression
 from analysis.registry import get_indicator
 
 
-def model_for_series(series: pd.DataFrame, *, design: ITSDesign, outcome: np.ndarray | None = None,
-                     group: np.ndarray | None = None) -> SegmentedRegression:
+def model_for_series(
+    series: pd.DataFrame, *, design: ITSDesign, outcome: np.ndarray | None = None, group: np.ndarray | None = None
+) -> SegmentedRegression:
     """The segmented regression for one series of a canonical panel.
 
     The family follows the indicator's measure in the registry (of the first row): means
@@ -37,8 +38,9 @@ def model_for_series(series: pd.DataFrame, *, design: ITSDesign, outcome: np.nda
     y = series["numerator"].to_numpy(float) if outcome is None else np.asarray(outcome, float)
     size = series["denominator"].to_numpy(float)
     kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
-    return SegmentedRegression(y, time=months, design=design, family=family, group=group, covariates=covariates,
-                               **kwargs)
+    return SegmentedRegression(
+        y, time=months, design=design, family=family, group=group, covariates=covariates, **kwargs
+    )
 
 
 def series_covariates(series: pd.DataFrame) -> pd.DataFrame | None:
@@ -53,6 +55,8 @@ def series_covariates(series: pd.DataFrame) -> pd.DataFrame | None:
         missing = series.loc[series[column].isna(), "month"].astype(str).tolist()
         if missing:
             shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-            raise ModelError(f"covariate {column.removeprefix(COVARIATE_PREFIX)!r} has no value for {shown} "
-                             "(covariates.csv): give every month of the series, or none")
+            raise ModelError(
+                f"covariate {column.removeprefix(COVARIATE_PREFIX)!r} has no value for {shown} "
+                "(covariates.csv): give every month of the series, or none"
+            )
     return pd.DataFrame({c.removeprefix(COVARIATE_PREFIX): series[c].to_numpy(float) for c in present})

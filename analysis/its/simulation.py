@@ -15,10 +15,10 @@ import argparse
 import itertools
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -59,8 +59,11 @@ def _fit_with(method: str) -> Callable[[SegmentedRegression], object]:
 
 def default_methods(family: str) -> list[str]:
     """Estimators compared for each family (those available in this installation)."""
-    methods = (["model", "quasi", "newey-west", "lagged-residual", "latent-ar1"] if family != "gaussian"
-               else ["model", "newey-west", "latent-ar1"])
+    methods = (
+        ["model", "quasi", "newey-west", "lagged-residual", "latent-ar1"]
+        if family != "gaussian"
+        else ["model", "newey-west", "latent-ar1"]
+    )
     try:
         from analysis.its import autoregressive  # noqa: F401
 
@@ -80,8 +83,13 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, 
     design = ITSDesign(interruption=months[scenario.n_pre], seasonality="fourier:1", spring_festival=False, shocks=())
     X = design.matrix(months)
     seasonal = 0.05 * np.sin(2 * np.pi * np.asarray(months.month) / 12)
-    eta = -1.5 + 0.002 * X["time"].to_numpy() + seasonal + TRUE_LEVEL * X["level_change"].to_numpy() \
+    eta = (
+        -1.5
+        + 0.002 * X["time"].to_numpy()
+        + seasonal
+        + TRUE_LEVEL * X["level_change"].to_numpy()
         + TRUE_SLOPE * X["slope_change"].to_numpy()
+    )
     sd = 0.05
     u = np.empty(n)
     u[0] = rng.normal(0, sd / np.sqrt(1 - scenario.rho**2))
@@ -106,8 +114,9 @@ def run_scenario(scenario: Scenario, *, reps: int, methods: list[str] | None = N
     """Coverage of each estimator in one scenario (``reps`` replicates)."""
     methods = methods or default_methods(scenario.family)
     fitters = {m: _fit_with(m) for m in methods}
-    rng = np.random.default_rng([seed, scenario.n_pre, scenario.n_post, int(scenario.rho * 10),
-                                 FAMILIES.index(scenario.family)])
+    rng = np.random.default_rng(
+        [seed, scenario.n_pre, scenario.n_post, int(scenario.rho * 10), FAMILIES.index(scenario.family)]
+    )
     hits = {m: [] for m in methods}
     for _ in range(reps):
         y, kwargs, months, design, true_rel = simulate(scenario, rng)
@@ -119,16 +128,33 @@ def run_scenario(scenario: Scenario, *, reps: int, methods: list[str] | None = N
                     res = fit(model)
                 lc, sc = res.coefficient("level_change"), res.coefficient("slope_change")
                 _, rel = res.effect_at(months[-1])
-                hits[method].append((lc.ci_low <= TRUE_LEVEL <= lc.ci_high, sc.ci_low <= TRUE_SLOPE <= sc.ci_high,
-                                     rel.ci_low <= true_rel <= rel.ci_high, False))
+                hits[method].append(
+                    (
+                        lc.ci_low <= TRUE_LEVEL <= lc.ci_high,
+                        sc.ci_low <= TRUE_SLOPE <= sc.ci_high,
+                        rel.ci_low <= true_rel <= rel.ci_high,
+                        False,
+                    )
+                )
             except Exception:  # a failed fit counts as a miss, and is reported
                 hits[method].append((False, False, False, True))
     rows = []
     for method, values in hits.items():
         a = np.array(values, dtype=float)
-        rows.append({"family": scenario.family, "n_pre": scenario.n_pre, "n_post": scenario.n_post,
-                     "rho": scenario.rho, "method": method, "reps": reps, "level_change": a[:, 0].mean(),
-                     "slope_change": a[:, 1].mean(), "effect_end_relative": a[:, 2].mean(), "failed": a[:, 3].mean()})
+        rows.append(
+            {
+                "family": scenario.family,
+                "n_pre": scenario.n_pre,
+                "n_post": scenario.n_post,
+                "rho": scenario.rho,
+                "method": method,
+                "reps": reps,
+                "level_change": a[:, 0].mean(),
+                "slope_change": a[:, 1].mean(),
+                "effect_end_relative": a[:, 2].mean(),
+                "failed": a[:, 3].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -139,8 +165,16 @@ def _run(args: tuple[Scenario, int, int, list[str] | None]) -> pd.DataFrame:
     return run_scenario(scenario, reps=reps, seed=seed, methods=methods)
 
 
-def coverage_grid(*, reps: int, families=FAMILIES, lengths=LENGTHS, rhos=RHOS, seed: int = 0,
-                  workers: int = 1, methods: list[str] | None = None) -> pd.DataFrame:
+def coverage_grid(
+    *,
+    reps: int,
+    families=FAMILIES,
+    lengths=LENGTHS,
+    rhos=RHOS,
+    seed: int = 0,
+    workers: int = 1,
+    methods: list[str] | None = None,
+) -> pd.DataFrame:
     """The whole grid: every family x length x rho x estimator (or only ``methods``)."""
     scenarios = [Scenario(f, a, b, r) for f, (a, b), r in itertools.product(families, lengths, rhos)]
     jobs = [(s, reps, seed, methods) for s in scenarios]
@@ -154,11 +188,15 @@ def coverage_grid(*, reps: int, families=FAMILIES, lengths=LENGTHS, rhos=RHOS, s
 
 def markdown(table: pd.DataFrame) -> str:
     """The grid as a Markdown table, one row per scenario and estimator."""
-    lines = ["| family | pre+post | rho | estimator | level change | slope change | relative effect | failed |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| family | pre+post | rho | estimator | level change | slope change | relative effect | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples():
-        lines.append(f"| {row.family} | {row.n_pre}+{row.n_post} | {row.rho:.1f} | {row.method} | "
-                     f"{row.level_change:.3f} | {row.slope_change:.3f} | {row.effect_end_relative:.3f} | {row.failed:.3f} |")
+        lines.append(
+            f"| {row.family} | {row.n_pre}+{row.n_post} | {row.rho:.1f} | {row.method} | "
+            f"{row.level_change:.3f} | {row.slope_change:.3f} | {row.effect_end_relative:.3f} | {row.failed:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -175,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     table = coverage_grid(reps=args.reps, seed=args.seed, workers=args.workers, methods=methods)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
-    args.out.write_text(f"Replicates per scenario: {args.reps}; seed {args.seed}.\n\n{markdown(table)}\n", encoding="utf-8")
+    args.out.write_text(
+        f"Replicates per scenario: {args.reps}; seed {args.seed}.\n\n{markdown(table)}\n", encoding="utf-8"
+    )
     print(markdown(table))
     return 0
 

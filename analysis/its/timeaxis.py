@@ -6,12 +6,12 @@ arithmetic is done on integer ordinals, so both kinds share one code path.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-TimeLike = Union[int, str, pd.Period]
+TimeLike = int | str | pd.Period
 
 
 def as_time_index(values: pd.Index | Sequence | np.ndarray) -> pd.Index:

@@ -13,8 +13,19 @@ from analysis.data.contract import sha256
 
 #: Distributions whose versions are recorded (the package's direct dependencies).
 RECORDED_DISTRIBUTIONS = (
-    "plan-its", "numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill",
-    "jupytext", "nbconvert", "ipykernel", "pyarrow", "mplfonts",
+    "plan-its",
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "jupytext",
+    "nbconvert",
+    "ipykernel",
+    "pyarrow",
+    "mplfonts",
 )
 
 
@@ -22,10 +33,17 @@ def code_revision(path: Path | None = None) -> dict[str, object]:
     """Git commit of the package source and whether the work tree had local changes."""
     root = path or Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -49,7 +67,7 @@ def describe_file(path: Path, *, role: str, rows: int | None = None) -> dict[str
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_manifest(path: Path, manifest: dict) -> Path:

@@ -69,9 +69,15 @@ def _execute(job: NotebookJob, template: Path, run_dir: Path) -> dict:
         # The kernel's log level is raised so that its routine start-up warnings, and the
         # "KeyboardInterrupt caught in kernel" it logs when the client interrupts it on
         # shutdown, do not reach the console; errors in cells still fail the notebook.
-        papermill.execute_notebook(str(template), str(out_ipynb), parameters=job.parameters,
-                                   kernel_name="python3", progress_bar=False, cwd=str(run_dir),
-                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        papermill.execute_notebook(
+            str(template),
+            str(out_ipynb),
+            parameters=job.parameters,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(run_dir),
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
         body, _ = exporter.from_notebook_node(nbformat.read(out_ipynb, as_version=4))
         out_html = run_dir / job.html
@@ -95,8 +101,10 @@ def render_notebooks(jobs: list[NotebookJob], *, run_dir: Path, workers: int = 1
     from tqdm.auto import tqdm
 
     results = []
-    with ProcessPoolExecutor(max_workers=workers) as pool, tqdm(total=len(jobs), desc="render", unit="notebook",
-                                                               disable=not progress) as bar:
+    with (
+        ProcessPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(jobs), desc="render", unit="notebook", disable=not progress) as bar,
+    ):
         futures = [pool.submit(_execute, job, templates[job.template], run_dir) for job in jobs]
         for future in as_completed(futures):
             results.append(future.result())

@@ -12,23 +12,23 @@ import pandas as pd
 
 from analysis.data.comparison_series import check_comparison_series
 from analysis.data.contract import find_comparisons, find_covariates, resolve_inputs
-from analysis.data.covariates import attach_covariates, read_covariates
 from analysis.data.contract import sha256 as sha256_file
+from analysis.data.covariates import attach_covariates, read_covariates
 from analysis.data.problems import DataValidationError, problems_frame
 from analysis.data.quality import CheckSettings, check_inputs
 from analysis.evaluation.cache import ResultCache, code_fingerprint, digest
 from analysis.evaluation.fit_panel import EFFECT_COLUMNS, PanelResults, fit_panel
-from analysis.pipeline.manifest import describe_file, now, write_manifest
-from analysis.synthesis.national import national_effects
-from analysis.synthesis.recovery import coverage_summary, recovery_table
-from analysis.pipeline.render import NotebookJob, render_notebooks
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.pipeline.manifest import describe_file, now, write_manifest
+from analysis.pipeline.render import NotebookJob, render_notebooks
 from analysis.pipeline.synthesis_tables import event_time_tables, meta_regression_tables, robustness_tables
 from analysis.registry import timeline
 from analysis.synthesis.controls import controlled_effects, national_controlled, read_comparisons
 from analysis.synthesis.direction import classify_effects
 from analysis.synthesis.multiplicity import adjust_pvalues
+from analysis.synthesis.national import national_effects
 from analysis.synthesis.power import mde_table
+from analysis.synthesis.recovery import coverage_summary, recovery_table
 from analysis.synthesis.targets import assess_targets
 
 
@@ -70,8 +70,12 @@ class _Stopwatch:
 def write_tables(results: PanelResults, national: pd.DataFrame, tables: Path) -> list[Path]:
     tables.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, frame in (("effects", results.effects), ("diagnostics", results.diagnostics),
-                        ("failures", results.failures), ("national_effects", national)):
+    for name, frame in (
+        ("effects", results.effects),
+        ("diagnostics", results.diagnostics),
+        ("failures", results.failures),
+        ("national_effects", national),
+    ):
         path = tables / f"{name}.csv"
         frame.to_csv(path, index=False)
         written.append(path)
@@ -96,9 +100,15 @@ class EvaluationInputs:
     covariates_path: Path | None = None
 
 
-def read_inputs(data: str | Path | list[str | Path], *, plan_dates: str | Path | None = None,
-                definition_changes: str | Path | None = None, checks: CheckSettings | None = None,
-                exclude_invalid: bool = False, tables_dir: Path | None = None) -> EvaluationInputs:
+def read_inputs(
+    data: str | Path | list[str | Path],
+    *,
+    plan_dates: str | Path | None = None,
+    definition_changes: str | Path | None = None,
+    checks: CheckSettings | None = None,
+    exclude_invalid: bool = False,
+    tables_dir: Path | None = None,
+) -> EvaluationInputs:
     """Read and check a run's inputs exactly as :func:`run_evaluation` does (the same
     files found beside the panel, the same checks, the same start months), so that one
     series can be refitted with the run's data (``python -m analysis fit DATA --province
@@ -122,17 +132,28 @@ def read_inputs(data: str | Path | list[str | Path], *, plan_dates: str | Path |
         if table is None:
             raise DataValidationError(problems)
         panel = attach_covariates(panel, table)
-    return EvaluationInputs(panel, starts, quality, list(data_paths), plan_path, changes_path, tables,
-                            covariates_path)
+    return EvaluationInputs(panel, starts, quality, list(data_paths), plan_path, changes_path, tables, covariates_path)
 
 
-def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, plan_dates: str | Path | None = None,
-                   settings: EvaluationSettings | None = None, workers: int = 1, tables_only: bool = False,
-                   lang: str = "zh", progress: bool = False, echo=print,
-                   definition_changes: str | Path | None = None, exclude_invalid: bool = False,
-                   checks: CheckSettings | None = None, report_langs: Sequence[str] = ("zh", "en"),
-                   use_cache: bool = True, robustness: bool = True,
-                   comparisons: str | Path | None = None) -> RunSummary:
+def run_evaluation(
+    data: str | Path | list[str | Path],
+    out_dir: str | Path,
+    *,
+    plan_dates: str | Path | None = None,
+    settings: EvaluationSettings | None = None,
+    workers: int = 1,
+    tables_only: bool = False,
+    lang: str = "zh",
+    progress: bool = False,
+    echo=print,
+    definition_changes: str | Path | None = None,
+    exclude_invalid: bool = False,
+    checks: CheckSettings | None = None,
+    report_langs: Sequence[str] = ("zh", "en"),
+    use_cache: bool = True,
+    robustness: bool = True,
+    comparisons: str | Path | None = None,
+) -> RunSummary:
     """Run the evaluation on a panel and write tables, notebooks, HTML and a manifest.
 
     Parameters
@@ -199,8 +220,14 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     started = now()
     with stage("read"):
         checks = checks or CheckSettings(washin=settings.washin)
-        inputs_read = read_inputs(data, plan_dates=plan_dates, definition_changes=definition_changes, checks=checks,
-                                  exclude_invalid=exclude_invalid, tables_dir=out / "tables")
+        inputs_read = read_inputs(
+            data,
+            plan_dates=plan_dates,
+            definition_changes=definition_changes,
+            checks=checks,
+            exclude_invalid=exclude_invalid,
+            tables_dir=out / "tables",
+        )
         quality, panel, starts = inputs_read.quality, inputs_read.panel, inputs_read.starts
         quality_tables = inputs_read.quality_tables
         data_paths, plan_path, changes_path = inputs_read.data_paths, inputs_read.plan_path, inputs_read.changes_path
@@ -215,12 +242,16 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
                 if comparison_series is None:
                     raise DataValidationError(problems)
                 if problems:
-                    echo(f"    note: {len(problems)} warning(s) in {series_path} "
-                         f"({'; '.join(map(str, problems[:3]))}); see tables/comparison_quality.csv")
+                    echo(
+                        f"    note: {len(problems)} warning(s) in {series_path} "
+                        f"({'; '.join(map(str, problems[:3]))}); see tables/comparison_quality.csv"
+                    )
             pairs = read_comparisons(pairs_path, series=comparison_series, series_file=series_path)
         elif series_path is not None:
-            echo(f"    note: {series_path} is not used: no comparisons.csv says which indicator each series is "
-                 "compared with")
+            echo(
+                f"    note: {series_path} is not used: no comparisons.csv says which indicator each series is "
+                "compared with"
+            )
     with stage("fit"):
         results = fit_panel(panel, starts=starts, settings=settings, workers=workers, progress=progress, cache=cache)
     summary.reused_fits = results.reused
@@ -234,26 +265,36 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         primary = settings.primary_indicators
         results = replace(results, effects=classify_effects(adjust_pvalues(results.effects, primary=primary)))
         national = classify_effects(adjust_pvalues(national, primary=primary))
-        extra = {"power": mde_table(results.effects, diagnostics=results.diagnostics, level=settings.level),
-                 "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level),
-                 **event_time_tables(results, settings=settings),
-                 **meta_regression_tables(results.effects, starts=starts, settings=settings)}
+        extra = {
+            "power": mde_table(results.effects, diagnostics=results.diagnostics, level=settings.level),
+            "targets": assess_targets(panel, starts=starts, settings=settings, level=settings.level),
+            **event_time_tables(results, settings=settings),
+            **meta_regression_tables(results.effects, starts=starts, settings=settings),
+        }
     if pairs is not None:
         with stage("controls"):
-            controlled, controlled_failures = controlled_effects(panel, pairs, starts=starts, settings=settings,
-                                                                 series=comparison_series)
-            extra |= {"controlled_effects": controlled,
-                      "controlled_national": national_controlled(controlled, settings=settings),
-                      "controlled_failures": controlled_failures}
+            controlled, controlled_failures = controlled_effects(
+                panel, pairs, starts=starts, settings=settings, series=comparison_series
+            )
+            extra |= {
+                "controlled_effects": controlled,
+                "controlled_national": national_controlled(controlled, settings=settings),
+                "controlled_failures": controlled_failures,
+            }
     if robustness:
         with stage("robustness"):
-            key = digest(code_fingerprint(), settings.as_dict(), {str(k): str(v) for k, v in starts.items()},
-                         panel.reset_index(drop=True))
+            key = digest(
+                code_fingerprint(),
+                settings.as_dict(),
+                {str(k): str(v) for k, v in starts.items()},
+                panel.reset_index(drop=True),
+            )
             tables = cache.get("robustness", "panel", key=key)
             summary.reused_robustness = tables is not None
             if tables is None:
-                tables = robustness_tables(panel, results, national=national, starts=starts, settings=settings,
-                                           workers=workers)
+                tables = robustness_tables(
+                    panel, results, national=national, starts=starts, settings=settings, workers=workers
+                )
                 cache.put("robustness", "panel", key=key, value=tables)
             extra |= tables
     with stage("write"):
@@ -285,14 +326,27 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
             inputs.append(describe_file(Path(series_path), role="comparison_series", rows=len(comparison_series)))
     manifest = {
         "inputs": inputs,
-        "parameters": {**settings.as_dict(), "lang": lang, "workers": workers, "robustness": robustness,
-                       "plan_start_default": str(timeline.IMPLEMENTATION_START)},
+        "parameters": {
+            **settings.as_dict(),
+            "lang": lang,
+            "workers": workers,
+            "robustness": robustness,
+            "plan_start_default": str(timeline.IMPLEMENTATION_START),
+        },
         "started": started,
-        "counts": {"series": summary.n_series, "fitted": int(results.diagnostics.shape[0]),
-                   "failures": int(results.failures.shape[0]), "provinces": int(panel["province"].nunique())},
-        "cache": {"code_fingerprint": code_fingerprint(), "enabled": use_cache,
-                  "fits_reused": list(results.reused), "robustness_reused": summary.reused_robustness,
-                  "fits_computed": sorted(set(map(str, panel["province"].unique())) - set(results.reused))},
+        "counts": {
+            "series": summary.n_series,
+            "fitted": int(results.diagnostics.shape[0]),
+            "failures": int(results.failures.shape[0]),
+            "provinces": int(panel["province"].nunique()),
+        },
+        "cache": {
+            "code_fingerprint": code_fingerprint(),
+            "enabled": use_cache,
+            "fits_reused": list(results.reused),
+            "robustness_reused": summary.reused_robustness,
+            "fits_computed": sorted(set(map(str, panel["province"].unique())) - set(results.reused)),
+        },
         "outputs": [{"path": str(p.relative_to(out))} for p in written],
         "data_quality": quality.manifest_entry(exclude_invalid=exclude_invalid, tables=out / "tables"),
     }
@@ -300,27 +354,52 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     if not tables_only:
         with stage("render"):
             provinces = sorted(results.diagnostics["province"].unique()) if not results.diagnostics.empty else []
-            jobs = [NotebookJob("national", {"run_dir": str(out), "lang": lang}, "notebooks/national.ipynb",
-                                "national.html", "national"),
-                    NotebookJob("data_quality", {"run_dir": str(out), "lang": lang}, "notebooks/data_quality.ipynb",
-                                "data_quality.html", "data_quality")]
-            jobs += [NotebookJob("province", {"run_dir": str(out), "province": code, "lang": lang},
-                                 f"notebooks/province_{code}.ipynb", f"provinces/{code}.html", code)
-                     for code in provinces]
+            jobs = [
+                NotebookJob(
+                    "national",
+                    {"run_dir": str(out), "lang": lang},
+                    "notebooks/national.ipynb",
+                    "national.html",
+                    "national",
+                ),
+                NotebookJob(
+                    "data_quality",
+                    {"run_dir": str(out), "lang": lang},
+                    "notebooks/data_quality.ipynb",
+                    "data_quality.html",
+                    "data_quality",
+                ),
+            ]
+            jobs += [
+                NotebookJob(
+                    "province",
+                    {"run_dir": str(out), "province": code, "lang": lang},
+                    f"notebooks/province_{code}.ipynb",
+                    f"provinces/{code}.html",
+                    code,
+                )
+                for code in provinces
+            ]
             keys = page_keys(jobs, results, settings=settings, tables=out / "tables")
-            fresh = [job for job in jobs if cache.get("page", job.label, key=keys[job.label]) is None
-                     or not ((out / job.html).is_file() and (out / job.ipynb).is_file())]
+            fresh = [
+                job
+                for job in jobs
+                if cache.get("page", job.label, key=keys[job.label]) is None
+                or not ((out / job.html).is_file() and (out / job.ipynb).is_file())
+            ]
             summary.reused_pages = tuple(job.label for job in jobs if job not in fresh)
-            summary.render_status = ([{"label": label, "ok": True, "error": None, "reused": True}
-                                      for label in summary.reused_pages]
-                                     + render_notebooks(fresh, run_dir=out, workers=workers, progress=progress))
+            summary.render_status = [
+                {"label": label, "ok": True, "error": None, "reused": True} for label in summary.reused_pages
+            ] + render_notebooks(fresh, run_dir=out, workers=workers, progress=progress)
             for status in summary.render_status:
                 if status["ok"] and not status.get("reused"):
                     cache.put("page", status["label"], key=keys[status["label"]], value=status["label"])
         failed = [s for s in summary.render_status if not s["ok"]]
         manifest["render_failures"] = failed
-        manifest["pages"] = [{"label": job.label, "html": job.html, "key": keys[job.label],
-                              "reused": job.label in summary.reused_pages} for job in jobs]
+        manifest["pages"] = [
+            {"label": job.label, "html": job.html, "key": keys[job.label], "reused": job.label in summary.reused_pages}
+            for job in jobs
+        ]
         if report_langs:
             with stage("report"):
                 summary.reports = build_reports(out, langs=report_langs, workers=workers, echo=echo)
@@ -328,8 +407,11 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
         from analysis.report.site import write_index
 
         ok = {status["label"] for status in summary.render_status if status["ok"]}
-        pages = [{"kind": job.template, "province": job.parameters.get("province"), "html": job.html,
-                  "ipynb": job.ipynb} for job in jobs if job.label in ok]
+        pages = [
+            {"kind": job.template, "province": job.parameters.get("province"), "html": job.html, "ipynb": job.ipynb}
+            for job in jobs
+            if job.label in ok
+        ]
         pages += [{"kind": "report", "lang": r["lang"], **r["paths"]} for r in summary.reports if r["ok"]]
         write_index(out, pages=pages, lang=lang)
     manifest["finished"] = now()
@@ -337,8 +419,9 @@ def run_evaluation(data: str | Path | list[str | Path], out_dir: str | Path, *, 
     return summary
 
 
-def page_keys(jobs: Sequence[NotebookJob], results: PanelResults, *, settings: EvaluationSettings,
-              tables: Path) -> dict[str, str]:
+def page_keys(
+    jobs: Sequence[NotebookJob], results: PanelResults, *, settings: EvaluationSettings, tables: Path
+) -> dict[str, str]:
     """Cache key of every page: the code, the notebook's parameters and what it shows.
 
     A province page shows only that province's fits (effects as fitted, predictions,
@@ -360,9 +443,16 @@ def page_keys(jobs: Sequence[NotebookJob], results: PanelResults, *, settings: E
     for job in jobs:
         if job.template == "province":
             code = str(job.parameters["province"])
-            keys[job.label] = digest(code_fingerprint(), job.template, job.parameters, settings.as_dict(),
-                                     rows(results.effects[EFFECT_COLUMNS], code), rows(results.predictions, code),
-                                     rows(results.diagnostics, code), rows(results.failures, code))
+            keys[job.label] = digest(
+                code_fingerprint(),
+                job.template,
+                job.parameters,
+                settings.as_dict(),
+                rows(results.effects[EFFECT_COLUMNS], code),
+                rows(results.predictions, code),
+                rows(results.diagnostics, code),
+                rows(results.failures, code),
+            )
         else:
             keys[job.label] = digest(code_fingerprint(), job.template, job.parameters, everything)
     return keys
@@ -382,11 +472,20 @@ def build_reports(out: Path, *, langs: Sequence[str], workers: int, echo=print) 
         except Exception as err:  # reported in the manifest and by the command; other languages go on
             built.append({"lang": lang, "ok": False, "error": f"{type(err).__name__}: {err}"[:2000], "paths": {}})
             continue
-        echo(f"  report: {lang} " + ", ".join(p.name for p in report.paths.values())
-             + f" ({report.figures_drawn} figures drawn, {report.figures_reused} reused)")
-        built.append({"lang": lang, "ok": True, "error": None,
-                      "paths": {kind: str(path.relative_to(out)) for kind, path in report.paths.items()},
-                      "pdf_pages": report.pdf_pages})
+        echo(
+            f"  report: {lang} "
+            + ", ".join(p.name for p in report.paths.values())
+            + f" ({report.figures_drawn} figures drawn, {report.figures_reused} reused)"
+        )
+        built.append(
+            {
+                "lang": lang,
+                "ok": True,
+                "error": None,
+                "paths": {kind: str(path.relative_to(out)) for kind, path in report.paths.items()},
+                "pdf_pages": report.pdf_pages,
+            }
+        )
     return built
 
 

@@ -42,23 +42,21 @@ from analysis.registry import get_indicator, indicators
 from analysis.report import narrative
 from analysis.report.site import CSS  # the run's pages and the report share one style
 from analysis.report.tables import (
-    readable_numeric_columns,
-    readable_table,
-    read_optional,
     LANGS,
     RunTables,
     classify,
     diagnostics_overview,
     evaluation_month,
     failures_table,
-    format_p,
     load_run,
-    measure_label,
     month_label,
     national_table,
     province_effects_table,
     province_name,
     province_summary_table,
+    read_optional,
+    readable_numeric_columns,
+    readable_table,
     verdict_label,
     verdicts,
 )
@@ -90,8 +88,10 @@ MAX_FIGURE_HEIGHT_MM = {"province": 222.0, "forest": 205.0, "overview": 150.0, "
 FIGURE_DPI = {"province": 90, "forest": 150, "overview": 150, "event_time": 150}
 
 _TEXT: dict[str, dict[str, str]] = {
-    "header": {"zh": "全面提升医疗质量行动计划（2023—2025年）期末评估", "en": "Action Plan for Medical Quality 2023–2025: "
-               "end-of-plan evaluation"},
+    "header": {
+        "zh": "全面提升医疗质量行动计划（2023—2025年）期末评估",
+        "en": "Action Plan for Medical Quality 2023–2025: end-of-plan evaluation",
+    },
     "author": {"zh": "plan-its 中断时间序列评估", "en": "plan-its interrupted time-series evaluation"},
     "contents": {"zh": "目录", "en": "Contents"},
     "meta_data": {"zh": "数据", "en": "Data"},
@@ -99,8 +99,10 @@ _TEXT: dict[str, dict[str, str]] = {
     "meta_revision": {"zh": "代码版本", "en": "Code revision"},
     "meta_month": {"zh": "效应评估月", "en": "Effects evaluated at"},
     "meta_scope": {"zh": "范围", "en": "Scope"},
-    "meta_scope_value": {"zh": "{n_prov} 个省级单位，{n_ind} 项监测指标，{n_series} 个序列",
-                         "en": "{n_prov} provincial units, {n_ind} monitoring indicators, {n_series} series"},
+    "meta_scope_value": {
+        "zh": "{n_prov} 个省级单位，{n_ind} 项监测指标，{n_series} 个序列",
+        "en": "{n_prov} provincial units, {n_ind} monitoring indicators, {n_series} series",
+    },
     "summary": {"zh": "主要发现", "en": "Summary of findings"},
     "summary_other": {"zh": "Summary of findings (English)", "en": "主要发现（中文）"},
     "by_dimension": {"zh": "分维度", "en": "By dimension"},
@@ -108,8 +110,10 @@ _TEXT: dict[str, dict[str, str]] = {
     "deteriorations": {"zh": "恶化的指标", "en": "Indicators that deteriorated"},
     "unclear": {"zh": "无明确变化的指标", "en": "Indicators without a clear change"},
     "caveats": {"zh": "解读须知", "en": "Reading these results"},
-    "counts_caption": {"zh": "各维度的全国结论（{month}相对效应）", "en": "National verdicts by dimension (relative "
-                       "effect at {month})"},
+    "counts_caption": {
+        "zh": "各维度的全国结论（{month}相对效应）",
+        "en": "National verdicts by dimension (relative effect at {month})",
+    },
     "col_dimension": {"zh": "维度", "en": "Dimension"},
     "col_indicators": {"zh": "指标数", "en": "Indicators"},
     "col_strong": {"zh": "其中证据较强的改善", "en": "Improved, strong evidence"},
@@ -118,50 +122,62 @@ _TEXT: dict[str, dict[str, str]] = {
     "national_intro": {
         "zh": "各维度依次给出全国合并的{month}相对效应图（点与 95% 置信区间，按指标导向着色）和全部全国合并效应；各省估计值的森林图见附录 A。",
         "en": "For each dimension: the pooled relative effect at {month} (point and 95% CI, coloured by verdict "
-              "given the indicator's direction) and every pooled effect; forest plots of the provincial "
-              "estimates are in appendix A.",
+        "given the indicator's direction) and every pooled effect; forest plots of the provincial "
+        "estimates are in appendix A.",
     },
-    "overview_caption": {"zh": "{dimension}：全国合并的{month}相对效应（随机效应，95% CI；对数比值刻度，单位 %）",
-                         "en": "{dimension}: national pooled relative effect at {month} (random effects, 95% CI; "
-                               "log-ratio axis, in %)"},
+    "overview_caption": {
+        "zh": "{dimension}：全国合并的{month}相对效应（随机效应，95% CI；对数比值刻度，单位 %）",
+        "en": "{dimension}: national pooled relative effect at {month} (random effects, 95% CI; log-ratio axis, in %)",
+    },
     "national_caption": {"zh": "{dimension}：全国合并效应", "en": "{dimension}: national pooled effects"},
     "status_items": {"zh": "状态类指标：", "en": "Status items:"},
     "provinces": {"zh": "各省概况", "en": "Provincial profiles"},
     "provinces_intro": {
         "zh": "每省一页小多图：观测值（点）、模型拟合值（实线）、无计划反事实及其 95% 置信带（虚线与阴影）、本省计划起始（竖线）、"
-              "过渡期（浅蓝）与新冠冲击月（灰）；纵轴为各指标的显示单位，各格角上为{month}相对效应（95% CI）。随后是该省的效应表。",
+        "过渡期（浅蓝）与新冠冲击月（灰）；纵轴为各指标的显示单位，各格角上为{month}相对效应（95% CI）。随后是该省的效应表。",
         "en": "One page of small multiples per province: observed months (points), the fitted model (solid), the "
-              "counterfactual without the plan with its 95% confidence band (dashed, shaded), the provincial plan "
-              "start (vertical line), the wash-in (light blue) and COVID-19 shock months (grey); the vertical axes "
-              "are in each indicator's display unit and each panel's corner gives the relative effect at {month} "
-              "(95% CI). The province's table of effects follows.",
+        "counterfactual without the plan with its 95% confidence band (dashed, shaded), the provincial plan "
+        "start (vertical line), the wash-in (light blue) and COVID-19 shock months (grey); the vertical axes "
+        "are in each indicator's display unit and each panel's corner gives the relative effect at {month} "
+        "(95% CI). The province's table of effects follows.",
     },
-    "provinces_caption": {"zh": "各省结论计数（{month}相对效应）", "en": "Verdicts by province (relative effect at {month})"},
-    "province_figure": {"zh": "{province}：各指标的观测值、拟合值与反事实", "en": "{province}: observed, fitted and "
-                        "counterfactual values of each indicator"},
+    "provinces_caption": {
+        "zh": "各省结论计数（{month}相对效应）",
+        "en": "Verdicts by province (relative effect at {month})",
+    },
+    "province_figure": {
+        "zh": "{province}：各指标的观测值、拟合值与反事实",
+        "en": "{province}: observed, fitted and counterfactual values of each indicator",
+    },
     "province_table": {"zh": "{province}：{month}效应", "en": "{province}: effects at {month}"},
     "no_predictions": {"zh": "本省没有可绘制的拟合序列。", "en": "No fitted series to draw for this province."},
     "robustness": {"zh": "稳健性分析", "en": "Robustness"},
     "power": {"zh": "检验效能", "en": "Power"},
     "data_quality": {"zh": "数据质量", "en": "Data quality"},
-    "not_computed": {"zh": "本次运行未计算{what}：运行目录中没有 tables/{file}。",
-                     "en": "{what} was not computed in this run: the run directory has no tables/{file}."},
-    "empty_table": {"zh": "{what}（tables/{file}）没有记录：本次运行没有需要列出的内容。",
-                    "en": "{what} (tables/{file}) has no rows: there was nothing to list in this run."},
+    "not_computed": {
+        "zh": "本次运行未计算{what}：运行目录中没有 tables/{file}。",
+        "en": "{what} was not computed in this run: the run directory has no tables/{file}.",
+    },
+    "empty_table": {
+        "zh": "{what}（tables/{file}）没有记录：本次运行没有需要列出的内容。",
+        "en": "{what} (tables/{file}) has no rows: there was nothing to list in this run.",
+    },
     "what_robustness": {"zh": "稳健性分析", "en": "Robustness analysis"},
     "what_power": {"zh": "检验效能分析", "en": "Power analysis"},
     "what_data_quality": {"zh": "数据质量检查表", "en": "The data-quality table"},
     "optional_caption": {"zh": "{title}（tables/{file}）", "en": "{title} (tables/{file})"},
-    "truncated": {"zh": "仅显示前 {shown} 行（共 {total} 行）；完整表格见工作簿的“{sheet}”工作表。",
-                  "en": "Showing the first {shown} of {total} rows; the workbook's sheet '{sheet}' has them all."},
+    "truncated": {
+        "zh": "仅显示前 {shown} 行（共 {total} 行）；完整表格见工作簿的“{sheet}”工作表。",
+        "en": "Showing the first {shown} of {total} rows; the workbook's sheet '{sheet}' has them all.",
+    },
     "recovery": {"zh": "已知真值的还原（合成数据）", "en": "Recovery of the known truth (synthetic data)"},
     "recovery_intro": {
         "zh": "本次运行的数据附有已知真值：下表给出 95% 置信区间对真值的覆盖率、真实效应为零的序列中被判为显著的比例（假阳性率）、"
-              "真实效应非零的序列中被判为显著的比例（检验效能）以及绝对误差中位数（不含受未建模的共同干预影响的序列）。",
+        "真实效应非零的序列中被判为显著的比例（检验效能）以及绝对误差中位数（不含受未建模的共同干预影响的序列）。",
         "en": "The data of this run come with a known truth: the table gives the share of 95% CIs covering the "
-              "true value, the share of true-zero effects found significant (false-positive rate), the share of "
-              "non-zero effects found significant (power) and the median absolute error (series confounded by an "
-              "unmodelled co-intervention left out).",
+        "true value, the share of true-zero effects found significant (false-positive rate), the share of "
+        "non-zero effects found significant (power) and the median absolute error (series confounded by an "
+        "unmodelled co-intervention left out).",
     },
     "recovery_caption": {"zh": "估计值与已知真值的对照", "en": "Estimates against the known truth"},
     "failures": {"zh": "拟合失败的序列", "en": "Series that could not be fitted"},
@@ -170,33 +186,38 @@ _TEXT: dict[str, dict[str, str]] = {
     "diagnostics_note": {
         "zh": "AR(1) φ 为潜在自相关估计；Ljung-Box P<0.05 的序列数提示模型之后仍存在残差自相关（标准误已按潜在 AR(1) 处理时，这属于预期）。",
         "en": "AR(1) φ is the estimated latent autocorrelation; series with a Ljung-Box p below 0.05 have residual "
-              "autocorrelation left after the model (expected where the covariance allows for a latent AR(1)).",
+        "autocorrelation left after the model (expected where the covariance allows for a latent AR(1)).",
     },
     "forests": {"zh": "附录 A：分指标森林图", "en": "Appendix A: forest plots by indicator"},
     "forests_intro": {
         "zh": "每项指标一幅：各省{month}相对效应及 95% 置信区间（按估计值排序，按结论着色与区分形状），底部菱形为全国随机效应合并估计，细线为 95% 预测区间。",
         "en": "One plot per indicator: each province's relative effect at {month} with its 95% CI (ordered by "
-              "estimate, coloured and shaped by verdict); the diamond at the bottom is the national random-effects "
-              "estimate and the thin line its 95% prediction interval.",
+        "estimate, coloured and shaped by verdict); the diamond at the bottom is the national random-effects "
+        "estimate and the thin line its 95% prediction interval.",
     },
     "event_time": {"zh": "按实施月数的效应（分期启动）", "en": "Effects by months since the start (staggered starts)"},
     "event_time_intro": {
         "zh": "各省启动月份不同：第 0 月为各省自己的启动月。每幅图为主要指标的全国合并相对效应（随机效应，95% CI），"
-              "只汇总所有省份均有观测的月数；每个省份只与其自身启动前的反事实比较，因此不存在以已实施省份为对照的问题。"
-              "全部指标见 tables/event_time_national.csv。",
+        "只汇总所有省份均有观测的月数；每个省份只与其自身启动前的反事实比较，因此不存在以已实施省份为对照的问题。"
+        "全部指标见 tables/event_time_national.csv。",
         "en": "Provinces started in different months: month 0 is each province's own start. Each plot shows a primary "
-              "indicator's national relative effect (random effects, 95% CI) over the months observed in every province; "
-              "each province is compared only with its own pre-start counterfactual, so no province that has already "
-              "started serves as a control. All indicators: tables/event_time_national.csv."},
-    "event_time_caption": {"zh": "指标 {number}（{name}）：按启动后月数的全国相对效应",
-                           "en": "Indicator {number} ({name}): national relative effect by months since the start"},
-    "forest_caption": {"zh": "指标 {number}（{name}）：各省与全国的{month}相对效应", "en": "Indicator {number} ({name}): "
-                       "provincial and national relative effects at {month}"},
+        "indicator's national relative effect (random effects, 95% CI) over the months observed in every province; "
+        "each province is compared only with its own pre-start counterfactual, so no province that has already "
+        "started serves as a control. All indicators: tables/event_time_national.csv.",
+    },
+    "event_time_caption": {
+        "zh": "指标 {number}（{name}）：按启动后月数的全国相对效应",
+        "en": "Indicator {number} ({name}): national relative effect by months since the start",
+    },
+    "forest_caption": {
+        "zh": "指标 {number}（{name}）：各省与全国的{month}相对效应",
+        "en": "Indicator {number} ({name}): provincial and national relative effects at {month}",
+    },
     "reproducibility": {"zh": "附录 B：可重复性", "en": "Appendix B: reproducibility"},
     "reproducibility_intro": {
         "zh": "以下信息来自运行清单（manifest.json）及本报告读取的数据表，足以在相同代码版本下复现全部结果。",
         "en": "From the run manifest (manifest.json) and the tables this report read: enough to reproduce every "
-              "result with the same code revision.",
+        "result with the same code revision.",
     },
     "run_caption": {"zh": "运行信息", "en": "Run"},
     "inputs_caption": {"zh": "输入文件及 SHA-256 校验值", "en": "Input files and SHA-256 checksums"},
@@ -204,8 +225,10 @@ _TEXT: dict[str, dict[str, str]] = {
     "versions_caption": {"zh": "软件版本", "en": "Software versions"},
     "tables_caption": {"zh": "本报告读取的数据表", "en": "Tables read by this report"},
     "timings_caption": {"zh": "运行各阶段耗时", "en": "Stage timings of the run"},
-    "no_manifest": {"zh": "运行目录中没有 manifest.json，无法给出输入校验值与参数。",
-                    "en": "The run directory has no manifest.json: input checksums and parameters are unknown."},
+    "no_manifest": {
+        "zh": "运行目录中没有 manifest.json，无法给出输入校验值与参数。",
+        "en": "The run directory has no manifest.json: input checksums and parameters are unknown.",
+    },
     "item": {"zh": "项目", "en": "Item"},
     "value": {"zh": "内容", "en": "Value"},
     "role": {"zh": "角色", "en": "Role"},
@@ -352,24 +375,42 @@ class ReportDocument:
                 blocks.append({"kind": "list", "items": list(b.items)})
             elif isinstance(b, TableBlock):
                 columns = [str(c) for c in b.frame.columns]
-                blocks.append({
-                    "kind": "table", "caption": b.caption, "columns": columns,
-                    "rows": [[_cell_text(v) for v in row] for row in b.frame.itertuples(index=False)],
-                    "align": ["right" if c in b.numeric else "left" for c in b.frame.columns],
-                    "widths": list(b.widths) if b.widths else None, "size": b.size,
-                    "tones": list(b.tones) if b.tones is not None else None,
-                    "tone_column": columns.index(b.tone_column) if b.tone_column in columns else None,
-                })
+                blocks.append(
+                    {
+                        "kind": "table",
+                        "caption": b.caption,
+                        "columns": columns,
+                        "rows": [[_cell_text(v) for v in row] for row in b.frame.itertuples(index=False)],
+                        "align": ["right" if c in b.numeric else "left" for c in b.frame.columns],
+                        "widths": list(b.widths) if b.widths else None,
+                        "size": b.size,
+                        "tones": list(b.tones) if b.tones is not None else None,
+                        "tone_column": columns.index(b.tone_column) if b.tone_column in columns else None,
+                    }
+                )
             elif isinstance(b, FigureBlock):
-                blocks.append({"kind": "figure", "path": "/" + b.path, "caption": b.caption, "alt": b.alt,
-                               "width_mm": round(b.width_mm, 1)})
+                blocks.append(
+                    {
+                        "kind": "figure",
+                        "path": "/" + b.path,
+                        "caption": b.caption,
+                        "alt": b.alt,
+                        "width_mm": round(b.width_mm, 1),
+                    }
+                )
             elif isinstance(b, PageBreak):
                 blocks.append({"kind": "pagebreak"})
         return {
-            "title": self.title, "subtitle": self.subtitle, "author": text("author", self.lang),
-            "header": text("header", self.lang), "lang": self.lang, "region": "cn" if self.lang == "zh" else "gb",
-            "meta": [list(m) for m in self.meta], "notice": self.notice,
-            "contents_title": text("contents", self.lang), "blocks": blocks,
+            "title": self.title,
+            "subtitle": self.subtitle,
+            "author": text("author", self.lang),
+            "header": text("header", self.lang),
+            "lang": self.lang,
+            "region": "cn" if self.lang == "zh" else "gb",
+            "meta": [list(m) for m in self.meta],
+            "notice": self.notice,
+            "contents_title": text("contents", self.lang),
+            "blocks": blocks,
         }
 
     # -- HTML ---------------------------------------------------------------------------
@@ -395,8 +436,13 @@ class ReportDocument:
                     toc.append(f'<li class="l{b.level}"><a href="#{esc(anchor, quote=True)}">{esc(label)}</a></li>')
                 body.append(f'<h{b.level + 1} id="{esc(anchor, quote=True)}">{esc(label)}</h{b.level + 1}>')
             elif isinstance(b, Paragraph):
-                cls = {"body": "", "lede": ' class="lede"', "note": ' class="note"', "callout": ' class="callout"',
-                       "mono": ' class="mono"'}[b.style]
+                cls = {
+                    "body": "",
+                    "lede": ' class="lede"',
+                    "note": ' class="note"',
+                    "callout": ' class="callout"',
+                    "mono": ' class="mono"',
+                }[b.style]
                 body.append(f"<p{cls}>{esc(b.text)}</p>")
             elif isinstance(b, ListBlock):
                 body.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in b.items) + "</ul>")
@@ -406,18 +452,25 @@ class ReportDocument:
             elif isinstance(b, FigureBlock):
                 n_fig += 1
                 caption = f"{text('figure', lang)} {n_fig}{'：' if lang == 'zh' else ': '}{b.caption}"
-                body.append(f'<figure id="{esc(b.key or f"f{n_fig}", quote=True)}"><img src="{esc(b.path, quote=True)}" '
-                            f'alt="{esc(b.alt, quote=True)}" loading="lazy">'
-                            f"<figcaption>{esc(caption)}</figcaption></figure>")
+                body.append(
+                    f'<figure id="{esc(b.key or f"f{n_fig}", quote=True)}"><img src="{esc(b.path, quote=True)}" '
+                    f'alt="{esc(b.alt, quote=True)}" loading="lazy">'
+                    f"<figcaption>{esc(caption)}</figcaption></figure>"
+                )
         meta = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self.meta)
         notice = f'<p class="callout">{esc(self.notice)}</p>' if self.notice else ""
-        head = (f'<header><h1>{esc(self.title)}</h1><p class="subtitle">{esc(self.subtitle)}</p>'
-                f'<table class="meta">{meta}</table>{notice}</header>'
-                f'<nav><h2>{esc(text("contents", lang))}</h2><ol class="toc">{"".join(toc)}</ol></nav>')
-        return (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{esc(self.title)}</title>\n'
-                f"<style>{CSS}{_REPORT_CSS}</style>\n</head>\n<body>\n{head}\n<main>\n" + "\n".join(body)
-                + "\n</main>\n</body>\n</html>\n")
+        head = (
+            f'<header><h1>{esc(self.title)}</h1><p class="subtitle">{esc(self.subtitle)}</p>'
+            f'<table class="meta">{meta}</table>{notice}</header>'
+            f'<nav><h2>{esc(text("contents", lang))}</h2><ol class="toc">{"".join(toc)}</ol></nav>'
+        )
+        return (
+            f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{esc(self.title)}</title>\n'
+            f"<style>{CSS}{_REPORT_CSS}</style>\n</head>\n<body>\n{head}\n<main>\n"
+            + "\n".join(body)
+            + "\n</main>\n</body>\n</html>\n"
+        )
 
 
 _REPORT_CSS = """
@@ -459,8 +512,9 @@ def _table_html(b: TableBlock, label: str, lang: str) -> str:
         rows.append(f"<tr>{''.join(cells)}</tr>")
     caption = f"<caption>{esc(label)}{'：' if lang == 'zh' else ': '}{esc(b.caption)}</caption>" if b.caption else ""
     key = f' id="{esc(b.key, quote=True)}"' if b.key else ""
-    return (f'<table class="dataframe"{key}>{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (
+        f'<table class="dataframe"{key}>{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -502,11 +556,18 @@ def _draw(task: FigureTask) -> tuple[str, float]:
     start = time.perf_counter()
     frames = task.frames
     if task.kind == "province":
-        fig = figures.province_panels(frames["predictions"], frames["effects"], frames["diagnostics"],
-                                      province=task.subject, lang=task.lang, dpi=task.dpi)
+        fig = figures.province_panels(
+            frames["predictions"],
+            frames["effects"],
+            frames["diagnostics"],
+            province=task.subject,
+            lang=task.lang,
+            dpi=task.dpi,
+        )
     elif task.kind == "forest":
-        fig = figures.indicator_forest(frames["effects"], frames["national"], indicator=int(task.subject),
-                                       lang=task.lang, dpi=task.dpi)
+        fig = figures.indicator_forest(
+            frames["effects"], frames["national"], indicator=int(task.subject), lang=task.lang, dpi=task.dpi
+        )
     elif task.kind == "overview":
         fig = figures.national_overview(frames["national"], lang=task.lang, month=task.month, dpi=task.dpi)
     elif task.kind == "event_time":
@@ -552,8 +613,9 @@ def _source_digest(*modules: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _key_value(rows: Sequence[tuple[str, object]], lang: str, *, key: str, caption: str,
-               first: str = "item", second: str = "value") -> TableBlock:
+def _key_value(
+    rows: Sequence[tuple[str, object]], lang: str, *, key: str, caption: str, first: str = "item", second: str = "value"
+) -> TableBlock:
     frame = pd.DataFrame([(k, _cell_text(v)) for k, v in rows], columns=[text(first, lang), text(second, lang)])
     return TableBlock(frame, caption=caption, key=key, widths=("auto", 1))
 
@@ -570,8 +632,16 @@ def _dimensions() -> list[tuple[str, str, list[int]]]:
     return list(out.values())
 
 
-def _summary_blocks(doc: ReportDocument, tables: RunTables, lang: str, *, findings: pd.DataFrame,
-                    heading_key: str, title: str, full: bool = True) -> None:
+def _summary_blocks(
+    doc: ReportDocument,
+    tables: RunTables,
+    lang: str,
+    *,
+    findings: pd.DataFrame,
+    heading_key: str,
+    title: str,
+    full: bool = True,
+) -> None:
     s = narrative.summary(tables, lang)
     month = month_label(evaluation_month(tables), lang)
     doc.add(Heading(title, 1, heading_key), Paragraph(s.headline, "lede"))
@@ -584,17 +654,36 @@ def _summary_blocks(doc: ReportDocument, tables: RunTables, lang: str, *, findin
             if sub.empty:
                 continue
             count = sub["verdict"].value_counts()
-            rows.append([zh if lang == "zh" else en, len(sub), *(int(count.get(v, 0)) for v in
-                                                                 ("improvement", "deterioration", "inconclusive")),
-                         int(((sub["verdict"] == "improvement") & (sub["certainty"] == "strong")).sum())])
-        columns = [text("col_dimension", lang), text("col_indicators", lang),
-                   *(verdict_label(v, lang).capitalize() for v in ("improvement", "deterioration", "inconclusive")),
-                   text("col_strong", lang)]
+            rows.append(
+                [
+                    zh if lang == "zh" else en,
+                    len(sub),
+                    *(int(count.get(v, 0)) for v in ("improvement", "deterioration", "inconclusive")),
+                    int(((sub["verdict"] == "improvement") & (sub["certainty"] == "strong")).sum()),
+                ]
+            )
+        columns = [
+            text("col_dimension", lang),
+            text("col_indicators", lang),
+            *(verdict_label(v, lang).capitalize() for v in ("improvement", "deterioration", "inconclusive")),
+            text("col_strong", lang),
+        ]
         frame = pd.DataFrame(rows, columns=columns)
-        doc.add(TableBlock(frame, caption=text("counts_caption", lang, month=month), key=f"{heading_key}-counts",
-                           numeric=tuple(columns[1:]), widths=(1, "auto", "auto", "auto", "auto", "auto"), size=8.5))
-    for key, items in (("improvements", s.improvements), ("deteriorations", s.deteriorations),
-                       ("unclear", s.inconclusive)):
+        doc.add(
+            TableBlock(
+                frame,
+                caption=text("counts_caption", lang, month=month),
+                key=f"{heading_key}-counts",
+                numeric=tuple(columns[1:]),
+                widths=(1, "auto", "auto", "auto", "auto", "auto"),
+                size=8.5,
+            )
+        )
+    for key, items in (
+        ("improvements", s.improvements),
+        ("deteriorations", s.deteriorations),
+        ("unclear", s.inconclusive),
+    ):
         if items:
             doc.add(Heading(text(key, lang), 2), ListBlock(tuple(items)))
     doc.add(Heading(text("caveats", lang), 2), *(Paragraph(c, "callout") for c in s.caveats))
@@ -620,68 +709,111 @@ def _national_tones(tables: RunTables, numbers: list[int]) -> tuple[str | None, 
     return tuple(tones)
 
 
-def _national_blocks(doc: ReportDocument, tables: RunTables, lang: str, figure: Callable[..., FigureBlock | None],
-                     findings: pd.DataFrame) -> None:
+def _national_blocks(
+    doc: ReportDocument, tables: RunTables, lang: str, figure: Callable[..., FigureBlock | None], findings: pd.DataFrame
+) -> None:
     month = evaluation_month(tables)
-    doc.add(Heading(text("national", lang), 1, "national"),
-            Paragraph(text("national_intro", lang, month=month_label(month, lang))))
+    doc.add(
+        Heading(text("national", lang), 1, "national"),
+        Paragraph(text("national_intro", lang, month=month_label(month, lang))),
+    )
     full = national_table(tables, lang=lang)
     number_col, dimension_col, verdict_col = full.columns[0], full.columns[1], full.columns[-1]
     for index, (zh, en, numbers) in enumerate(_dimensions(), start=1):
         name = zh if lang == "zh" else en
-        doc.add(Heading(name, 2, f"dimension-{index}"),
-                Paragraph(narrative.dimension_sentence(findings, zh, lang)))
+        doc.add(Heading(name, 2, f"dimension-{index}"), Paragraph(narrative.dimension_sentence(findings, zh, lang)))
         status = [n for n in numbers if not get_indicator(n).is_quantitative]
         if status:
-            doc.add(Paragraph(text("status_items", lang), "note"),
-                    ListBlock(tuple(f"{n} {get_indicator(n).name(lang)}" for n in status)))
+            doc.add(
+                Paragraph(text("status_items", lang), "note"),
+                ListBlock(tuple(f"{n} {get_indicator(n).name(lang)}" for n in status)),
+            )
         rows = full[full[number_col].isin(numbers)].drop(columns=[dimension_col])
         if rows.empty:
             continue
-        block = figure("overview", str(index), caption=text("overview_caption", lang, dimension=name,
-                                                            month=month_label(month, lang)))
+        block = figure(
+            "overview",
+            str(index),
+            caption=text("overview_caption", lang, dimension=name, month=month_label(month, lang)),
+        )
         if block is not None:
             doc.add(block)
         shown_numbers = [int(n) for n in rows[number_col]]
         # number, name, unit, direction, relative, PI, p, absolute, cumulative total, k, I², τ², verdict
         widths = (0.6, 2.0, 0.8, 0.75, 1.7, 1.4, 0.65, 1.75, 1.9, 0.55, 0.6, 0.8, 0.85)
-        doc.add(TableBlock(rows.reset_index(drop=True), caption=text("national_caption", lang, dimension=name),
-                           key=f"national-{index}", numeric=(rows.columns[0], *rows.columns[9:12]),
-                           tones=_national_tones(tables, shown_numbers), tone_column=verdict_col, widths=widths,
-                           size=7))
+        doc.add(
+            TableBlock(
+                rows.reset_index(drop=True),
+                caption=text("national_caption", lang, dimension=name),
+                key=f"national-{index}",
+                numeric=(rows.columns[0], *rows.columns[9:12]),
+                tones=_national_tones(tables, shown_numbers),
+                tone_column=verdict_col,
+                widths=widths,
+                size=7,
+            )
+        )
 
 
-def _province_blocks(doc: ReportDocument, tables: RunTables, lang: str,
-                     figure: Callable[..., FigureBlock | None]) -> None:
+def _province_blocks(
+    doc: ReportDocument, tables: RunTables, lang: str, figure: Callable[..., FigureBlock | None]
+) -> None:
     month = evaluation_month(tables)
-    doc.add(Heading(text("provinces", lang), 1, "provinces"),
-            Paragraph(text("provinces_intro", lang, month=month_label(month, lang))))
+    doc.add(
+        Heading(text("provinces", lang), 1, "provinces"),
+        Paragraph(text("provinces_intro", lang, month=month_label(month, lang))),
+    )
     summary = province_summary_table(tables, lang=lang)
-    doc.add(TableBlock(summary, caption=text("provinces_caption", lang, month=month_label(month, lang)),
-                       key="provinces-summary", numeric=tuple(summary.columns[2:]), size=8))
+    doc.add(
+        TableBlock(
+            summary,
+            caption=text("provinces_caption", lang, month=month_label(month, lang)),
+            key="provinces-summary",
+            numeric=tuple(summary.columns[2:]),
+            size=8,
+        )
+    )
     judged = verdicts(tables.effects)
     with_predictions = set(tables.predictions["province"]) if len(tables.predictions) else set()
     for code in tables.provinces:
         name = province_name(code, lang)
-        doc.add(PageBreak(), Heading(name, 3, f"province-{code}"),
-                Paragraph(narrative.province_sentence(tables, code, lang)))
-        block = (figure("province", code, caption=text("province_figure", lang, province=name))
-                 if code in with_predictions else None)
+        doc.add(
+            PageBreak(),
+            Heading(name, 3, f"province-{code}"),
+            Paragraph(narrative.province_sentence(tables, code, lang)),
+        )
+        block = (
+            figure("province", code, caption=text("province_figure", lang, province=name))
+            if code in with_predictions
+            else None
+        )
         doc.add(block if block is not None else Paragraph(text("no_predictions", lang), "note"))
         effects = province_effects_table(tables, province=code, lang=lang)
         if len(effects):
             doc.add(PageBreak())
             own = judged[judged["province"] == code].set_index("indicator")["verdict"]
             tones = tuple(own.get(int(n)) for n in effects.iloc[:, 0])
-            doc.add(TableBlock(effects, caption=text("province_table", lang, province=name,
-                                                     month=month_label(month, lang)),
-                               key=f"province-{code}", numeric=(effects.columns[0], effects.columns[5]), tones=tones,
-                               tone_column=effects.columns[-1],
-                               widths=(0.45, 3.0, 1.1, 2.1, 2.1, 0.7, 0.8)))
+            doc.add(
+                TableBlock(
+                    effects,
+                    caption=text("province_table", lang, province=name, month=month_label(month, lang)),
+                    key=f"province-{code}",
+                    numeric=(effects.columns[0], effects.columns[5]),
+                    tones=tones,
+                    tone_column=effects.columns[-1],
+                    widths=(0.45, 3.0, 1.1, 2.1, 2.1, 0.7, 0.8),
+                )
+            )
         failed = failures_table(tables, province=code, lang=lang)
         if len(failed):
-            doc.add(TableBlock(failed, caption=text("failures", lang), key=f"failures-{code}",
-                               widths=("auto", "auto", 1, "auto", "auto", 1.5)))
+            doc.add(
+                TableBlock(
+                    failed,
+                    caption=text("failures", lang),
+                    key=f"failures-{code}",
+                    widths=("auto", "auto", 1, "auto", "auto", 1.5),
+                )
+            )
 
 
 def _optional_table(doc: ReportDocument, tables: RunTables, lang: str, name: str, title: str) -> None:
@@ -695,8 +827,15 @@ def _optional_table(doc: ReportDocument, tables: RunTables, lang: str, name: str
         return
     shown = readable_table(frame.head(MAX_ROWS), lang)
     size = 7.5 if len(shown.columns) <= 9 else 6.5 if len(shown.columns) <= 14 else 5.5
-    doc.add(TableBlock(shown, caption=text("optional_caption", lang, title=title, file=file), key=name,
-                       numeric=readable_numeric_columns(frame, shown, lang), size=size))
+    doc.add(
+        TableBlock(
+            shown,
+            caption=text("optional_caption", lang, title=title, file=file),
+            key=name,
+            numeric=readable_numeric_columns(frame, shown, lang),
+            size=size,
+        )
+    )
     if len(frame) > MAX_ROWS:
         doc.add(Paragraph(text("truncated", lang, shown=MAX_ROWS, total=len(frame), sheet=name), "note"))
 
@@ -708,9 +847,17 @@ def _quality_blocks(doc: ReportDocument, tables: RunTables, lang: str) -> None:
     if recovery.is_file():
         frame = pd.read_csv(recovery)
         shown = readable_table(frame, lang)
-        doc.add(Heading(text("recovery", lang), 2), Paragraph(text("recovery_intro", lang)),
-                TableBlock(shown, caption=text("recovery_caption", lang), key="recovery",
-                           numeric=readable_numeric_columns(frame, shown, lang), size=8))
+        doc.add(
+            Heading(text("recovery", lang), 2),
+            Paragraph(text("recovery_intro", lang)),
+            TableBlock(
+                shown,
+                caption=text("recovery_caption", lang),
+                key="recovery",
+                numeric=readable_numeric_columns(frame, shown, lang),
+                size=8,
+            ),
+        )
 
     doc.add(Heading(text("power", lang), 1, "power"))
     _optional_table(doc, tables, lang, "power", text("power", lang))
@@ -719,24 +866,38 @@ def _quality_blocks(doc: ReportDocument, tables: RunTables, lang: str) -> None:
     _optional_table(doc, tables, lang, "data_quality", text("data_quality", lang))
     doc.add(Heading(text("failures", lang), 2))
     failed = failures_table(tables, lang=lang)
-    doc.add(TableBlock(failed, key="failures", widths=("auto", "auto", 1, "auto", "auto", 1.5)) if len(failed)
-            else Paragraph(text("no_failures", lang)))
+    doc.add(
+        TableBlock(failed, key="failures", widths=("auto", "auto", 1, "auto", "auto", 1.5))
+        if len(failed)
+        else Paragraph(text("no_failures", lang))
+    )
     overview = diagnostics_overview(tables, lang=lang)
     if len(overview):
-        doc.add(Heading(text("diagnostics", lang), 2), Paragraph(text("diagnostics_note", lang), "note"),
-                TableBlock(overview, key="diagnostics", numeric=tuple(overview.columns[2:]),
-                           widths=("auto", 1, *("auto",) * (len(overview.columns) - 2))))
+        doc.add(
+            Heading(text("diagnostics", lang), 2),
+            Paragraph(text("diagnostics_note", lang), "note"),
+            TableBlock(
+                overview,
+                key="diagnostics",
+                numeric=tuple(overview.columns[2:]),
+                widths=("auto", 1, *("auto",) * (len(overview.columns) - 2)),
+            ),
+        )
 
 
-def _event_time_blocks(doc: ReportDocument, tables: RunTables, lang: str,
-                       figure: Callable[..., FigureBlock | None]) -> None:
+def _event_time_blocks(
+    doc: ReportDocument, tables: RunTables, lang: str, figure: Callable[..., FigureBlock | None]
+) -> None:
     numbers = _event_time_indicators(tables)
     if not numbers:
         return
     doc.add(Heading(text("event_time", lang), 1, "event-time"), Paragraph(text("event_time_intro", lang)))
     for number in numbers:
-        block = figure("event_time", str(number), caption=text("event_time_caption", lang, number=number,
-                                                              name=get_indicator(int(number)).name(lang)))
+        block = figure(
+            "event_time",
+            str(number),
+            caption=text("event_time_caption", lang, number=number, name=get_indicator(int(number)).name(lang)),
+        )
         if block is not None:
             doc.add(block)
 
@@ -754,18 +915,29 @@ def _event_time_indicators(tables: RunTables) -> list[int]:
     return sorted({int(n) for n in primary} & set(curves["indicator"].astype(int)))
 
 
-def _forest_blocks(doc: ReportDocument, tables: RunTables, lang: str,
-                   figure: Callable[..., FigureBlock | None]) -> None:
+def _forest_blocks(
+    doc: ReportDocument, tables: RunTables, lang: str, figure: Callable[..., FigureBlock | None]
+) -> None:
     month = evaluation_month(tables)
     numbers = sorted(set(tables.effects.loc[tables.effects["measure"] == "effect_end_relative", "indicator"]))
     if not numbers:
         return
-    doc.add(Heading(text("forests", lang), 1, "forests"),
-            Paragraph(text("forests_intro", lang, month=month_label(month, lang))))
+    doc.add(
+        Heading(text("forests", lang), 1, "forests"),
+        Paragraph(text("forests_intro", lang, month=month_label(month, lang))),
+    )
     for number in numbers:
-        block = figure("forest", str(number), caption=text("forest_caption", lang, number=number,
-                                                          name=get_indicator(int(number)).name(lang),
-                                                          month=month_label(month, lang)))
+        block = figure(
+            "forest",
+            str(number),
+            caption=text(
+                "forest_caption",
+                lang,
+                number=number,
+                name=get_indicator(int(number)).name(lang),
+                month=month_label(month, lang),
+            ),
+        )
         if block is not None:
             doc.add(block)
 
@@ -778,11 +950,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _reproducibility_blocks(doc: ReportDocument, tables: RunTables, lang: str, versions: dict[str, str],
-                            table_files: dict[str, dict[str, Any]]) -> None:
+def _reproducibility_blocks(
+    doc: ReportDocument, tables: RunTables, lang: str, versions: dict[str, str], table_files: dict[str, dict[str, Any]]
+) -> None:
     manifest = tables.manifest
-    doc.add(Heading(text("reproducibility", lang), 1, "reproducibility"),
-            Paragraph(text("reproducibility_intro", lang)))
+    doc.add(
+        Heading(text("reproducibility", lang), 1, "reproducibility"), Paragraph(text("reproducibility_intro", lang))
+    )
     if not manifest:
         doc.add(Paragraph(text("no_manifest", lang), "callout"))
     package = manifest.get("package") or {}
@@ -804,30 +978,77 @@ def _reproducibility_blocks(doc: ReportDocument, tables: RunTables, lang: str, v
         doc.add(_key_value(run_rows, lang, key="run", caption=text("run_caption", lang)))
     inputs = [item for item in manifest.get("inputs") or [] if isinstance(item, dict)]
     if inputs:
-        frame = pd.DataFrame([[item.get("role", "–"), item.get("path", "–"), _cell_text(item.get("rows")),
-                               _cell_text(item.get("bytes")), item.get("sha256", "–")] for item in inputs],
-                             columns=[text(k, lang) for k in ("role", "path", "rows", "bytes", "sha256")])
-        doc.add(TableBlock(frame, caption=text("inputs_caption", lang), key="inputs",
-                           numeric=(text("rows", lang), text("bytes", lang)), widths=("auto", 1, "auto", "auto", "auto"),
-                           size=6.5))
+        frame = pd.DataFrame(
+            [
+                [
+                    item.get("role", "–"),
+                    item.get("path", "–"),
+                    _cell_text(item.get("rows")),
+                    _cell_text(item.get("bytes")),
+                    item.get("sha256", "–"),
+                ]
+                for item in inputs
+            ],
+            columns=[text(k, lang) for k in ("role", "path", "rows", "bytes", "sha256")],
+        )
+        doc.add(
+            TableBlock(
+                frame,
+                caption=text("inputs_caption", lang),
+                key="inputs",
+                numeric=(text("rows", lang), text("bytes", lang)),
+                widths=("auto", 1, "auto", "auto", "auto"),
+                size=6.5,
+            )
+        )
     parameters = manifest.get("parameters") or {}
     if parameters:
-        doc.add(_key_value([(k, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-                            for k, v in parameters.items()], lang, key="parameters",
-                           caption=text("parameters_caption", lang), first="parameter"))
+        doc.add(
+            _key_value(
+                [
+                    (k, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
+                    for k, v in parameters.items()
+                ],
+                lang,
+                key="parameters",
+                caption=text("parameters_caption", lang),
+                first="parameter",
+            )
+        )
     deps = dict(manifest.get("dependencies") or {})
     rows = [(name, version) for name, version in deps.items()]
     rows += [(f"{name}{text('used_by_report', lang)}", version) for name, version in versions.items()]
-    doc.add(_key_value(rows, lang, key="versions", caption=text("versions_caption", lang), first="package",
-                       second="version"))
-    frame = pd.DataFrame([[f"tables/{name}", info["rows"], info["sha256"]] for name, info in table_files.items()],
-                         columns=[text("file", lang), text("rows", lang), text("sha256", lang)])
-    doc.add(TableBlock(frame, caption=text("tables_caption", lang), key="tables-read", numeric=(text("rows", lang),),
-                       widths=("auto", "auto", 1), size=6.5))
+    doc.add(
+        _key_value(
+            rows, lang, key="versions", caption=text("versions_caption", lang), first="package", second="version"
+        )
+    )
+    frame = pd.DataFrame(
+        [[f"tables/{name}", info["rows"], info["sha256"]] for name, info in table_files.items()],
+        columns=[text("file", lang), text("rows", lang), text("sha256", lang)],
+    )
+    doc.add(
+        TableBlock(
+            frame,
+            caption=text("tables_caption", lang),
+            key="tables-read",
+            numeric=(text("rows", lang),),
+            widths=("auto", "auto", 1),
+            size=6.5,
+        )
+    )
     timings = manifest.get("timings_seconds") or {}
     if timings:
-        doc.add(_key_value(list(timings.items()), lang, key="timings", caption=text("timings_caption", lang),
-                           first="stage", second="seconds"))
+        doc.add(
+            _key_value(
+                list(timings.items()),
+                lang,
+                key="timings",
+                caption=text("timings_caption", lang),
+                first="stage",
+                second="seconds",
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -881,9 +1102,14 @@ def report_versions() -> dict[str, str]:
     return versions
 
 
-def report_document(tables: RunTables, *, lang: str = "zh", figure: Callable[..., FigureBlock | None] | None = None,
-                    versions: dict[str, str] | None = None,
-                    table_files: dict[str, dict[str, Any]] | None = None) -> ReportDocument:
+def report_document(
+    tables: RunTables,
+    *,
+    lang: str = "zh",
+    figure: Callable[..., FigureBlock | None] | None = None,
+    versions: dict[str, str] | None = None,
+    table_files: dict[str, dict[str, Any]] | None = None,
+) -> ReportDocument:
     """The report of a run as a :class:`ReportDocument`.
 
     Parameters
@@ -910,13 +1136,29 @@ def report_document(tables: RunTables, *, lang: str = "zh", figure: Callable[...
     manifest = tables.manifest
     month = evaluation_month(tables)
     inputs = [item for item in manifest.get("inputs") or [] if isinstance(item, dict)]
-    meta = [(text("meta_scope", lang), text("meta_scope_value", lang, n_prov=len(tables.provinces),
-                                             n_ind=tables.diagnostics["indicator"].nunique() if len(tables.diagnostics)
-                                             else 0, n_series=len(tables.diagnostics) + len(tables.failures))),
-            (text("meta_month", lang), month_label(month, lang))]
+    meta = [
+        (
+            text("meta_scope", lang),
+            text(
+                "meta_scope_value",
+                lang,
+                n_prov=len(tables.provinces),
+                n_ind=tables.diagnostics["indicator"].nunique() if len(tables.diagnostics) else 0,
+                n_series=len(tables.diagnostics) + len(tables.failures),
+            ),
+        ),
+        (text("meta_month", lang), month_label(month, lang)),
+    ]
     if inputs:
-        meta.append((text("meta_data", lang), " · ".join(
-            f"{Path(str(item.get('path', ''))).name} (sha256 {str(item.get('sha256', ''))[:12]}…)" for item in inputs)))
+        meta.append(
+            (
+                text("meta_data", lang),
+                " · ".join(
+                    f"{Path(str(item.get('path', ''))).name} (sha256 {str(item.get('sha256', ''))[:12]}…)"
+                    for item in inputs
+                ),
+            )
+        )
     if manifest.get("started") or manifest.get("finished"):
         meta.append((text("meta_run", lang), f"{manifest.get('started', '?')} → {manifest.get('finished', '?')}"))
     revision = manifest.get("code_revision") or {}
@@ -927,8 +1169,15 @@ def report_document(tables: RunTables, *, lang: str = "zh", figure: Callable[...
     doc = ReportDocument(lang, site_text("title", lang), site_text("title", _other(lang)), meta, notice)
     findings = narrative.national_findings(tables)
     _summary_blocks(doc, tables, lang, findings=findings, heading_key="summary", title=text("summary", lang))
-    _summary_blocks(doc, tables, _other(lang), findings=findings, heading_key="summary-other",
-                    title=text("summary_other", lang), full=False)
+    _summary_blocks(
+        doc,
+        tables,
+        _other(lang),
+        findings=findings,
+        heading_key="summary-other",
+        title=text("summary_other", lang),
+        full=False,
+    )
     _methods_blocks(doc, tables, lang, versions)
     _national_blocks(doc, tables, lang, figure, findings)
     _province_blocks(doc, tables, lang, figure)
@@ -947,10 +1196,15 @@ def _figure_tasks(tables: RunTables, lang: str, figures_dir: Path) -> dict[tuple
     for index, (_, _, numbers) in enumerate(_dimensions(), start=1):
         rows = relative[relative["indicator"].isin(numbers)] if len(relative) else relative
         if len(rows):
-            tasks["overview", str(index)] = FigureTask("overview", str(index), lang,
-                                                       figures_dir / f"national_dimension_{index}.png",
-                                                       {"national": rows.reset_index(drop=True)}, month,
-                                                       FIGURE_DPI["overview"])
+            tasks["overview", str(index)] = FigureTask(
+                "overview",
+                str(index),
+                lang,
+                figures_dir / f"national_dimension_{index}.png",
+                {"national": rows.reset_index(drop=True)},
+                month,
+                FIGURE_DPI["overview"],
+            )
     predictions = tables.predictions
     if len(predictions):
         by_province = dict(tuple(predictions.groupby("province", sort=True)))
@@ -958,24 +1212,35 @@ def _figure_tasks(tables: RunTables, lang: str, figures_dir: Path) -> dict[tuple
         for code in tables.provinces:
             if code not in by_province:
                 continue
-            frames = {"predictions": by_province[code].reset_index(drop=True),
-                      "effects": effects[effects["province"] == code].reset_index(drop=True),
-                      "diagnostics": tables.diagnostics[tables.diagnostics["province"] == code].reset_index(drop=True)}
-            tasks["province", code] = FigureTask("province", code, lang, figures_dir / f"province_{code}.png", frames,
-                                                 month, FIGURE_DPI["province"])
+            frames = {
+                "predictions": by_province[code].reset_index(drop=True),
+                "effects": effects[effects["province"] == code].reset_index(drop=True),
+                "diagnostics": tables.diagnostics[tables.diagnostics["province"] == code].reset_index(drop=True),
+            }
+            tasks["province", code] = FigureTask(
+                "province", code, lang, figures_dir / f"province_{code}.png", frames, month, FIGURE_DPI["province"]
+            )
     rel_effects = tables.effects[tables.effects["measure"] == "effect_end_relative"]
     for number in sorted(set(rel_effects["indicator"])):
-        frames = {"effects": rel_effects[rel_effects["indicator"] == number].reset_index(drop=True),
-                  "national": relative[relative["indicator"] == number].reset_index(drop=True) if len(relative)
-                  else relative}
-        tasks["forest", str(number)] = FigureTask("forest", str(number), lang, figures_dir / f"forest_{number}.png",
-                                                  frames, month, FIGURE_DPI["forest"])
+        frames = {
+            "effects": rel_effects[rel_effects["indicator"] == number].reset_index(drop=True),
+            "national": relative[relative["indicator"] == number].reset_index(drop=True) if len(relative) else relative,
+        }
+        tasks["forest", str(number)] = FigureTask(
+            "forest", str(number), lang, figures_dir / f"forest_{number}.png", frames, month, FIGURE_DPI["forest"]
+        )
     curves = _event_time_curves(tables)
     for number in _event_time_indicators(tables):
         frames = {"pooled": curves[curves["indicator"] == number].reset_index(drop=True)}
-        tasks["event_time", str(number)] = FigureTask("event_time", str(number), lang,
-                                                      figures_dir / f"event_time_{number}.png", frames, month,
-                                                      FIGURE_DPI["event_time"])
+        tasks["event_time", str(number)] = FigureTask(
+            "event_time",
+            str(number),
+            lang,
+            figures_dir / f"event_time_{number}.png",
+            frames,
+            month,
+            FIGURE_DPI["event_time"],
+        )
     return tasks
 
 
@@ -995,18 +1260,25 @@ class ReportBuild:
     document: ReportDocument | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lang": self.lang, "paths": {k: str(v) for k, v in self.paths.items()}, "timings": self.timings,
-                "figures_drawn": self.figures_drawn, "figures_reused": self.figures_reused,
-                "figure_seconds": self.figure_seconds, "workbook_reused": self.workbook_reused,
-                "pdf_pages": self.pdf_pages}
+        return {
+            "lang": self.lang,
+            "paths": {k: str(v) for k, v in self.paths.items()},
+            "timings": self.timings,
+            "figures_drawn": self.figures_drawn,
+            "figures_reused": self.figures_reused,
+            "figure_seconds": self.figure_seconds,
+            "workbook_reused": self.workbook_reused,
+            "pdf_pages": self.pdf_pages,
+        }
 
 
 def _findings_sheet(tables: RunTables) -> pd.DataFrame:
     findings = narrative.national_findings(tables)
     month = evaluation_month(tables)
     for lang in LANGS:
-        findings[f"sentence_{lang}"] = [narrative.finding_sentence(row, lang, month=month)
-                                        for _, row in findings.iterrows()]
+        findings[f"sentence_{lang}"] = [
+            narrative.finding_sentence(row, lang, month=month) for _, row in findings.iterrows()
+        ]
     return findings
 
 
@@ -1030,9 +1302,15 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", workers: int | None = None,
-                 formats: Sequence[str] = ("html", "pdf", "xlsx"), echo: Callable[[str], None] | None = None,
-                 ) -> ReportBuild:
+def build_report(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    lang: str = "zh",
+    workers: int | None = None,
+    formats: Sequence[str] = ("html", "pdf", "xlsx"),
+    echo: Callable[[str], None] | None = None,
+) -> ReportBuild:
     """Build the report of an earlier run: HTML, PDF and workbook.
 
     Parameters
@@ -1105,17 +1383,24 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", 
     tasks = _figure_tasks(tables, lang, figures_dir) if {"html", "pdf"} & set(formats) else {}
     code_version = _source_digest("analysis.report.figures", "analysis.report.tables", "analysis.report.fonts")
     keys = {name: task.key(code_version) for name, task in tasks.items()}
-    stale = [name for name, task in tasks.items()
-             if figure_cache.get(task.name) != keys[name] or not task.path.is_file()]
+    stale = [
+        name for name, task in tasks.items() if figure_cache.get(task.name) != keys[name] or not task.path.is_file()
+    ]
     # Costliest first, so the pool is not left waiting on one province at the end.
     stale.sort(key=lambda name: {"province": 0, "forest": 1, "overview": 2, "event_time": 3}[name[0]])
     result.figures_reused = len(tasks) - len(stale)
 
     workbook_path = out / f"report-{lang}.xlsx"
-    workbook_key = hashlib.sha256(json.dumps(
-        [lang, {k: v["sha256"] for k, v in table_files.items()},
-         _stable_manifest(run_dir / "manifest.json"),
-         _source_digest("analysis.report.workbook", "analysis.report.narrative")]).encode()).hexdigest()
+    workbook_key = hashlib.sha256(
+        json.dumps(
+            [
+                lang,
+                {k: v["sha256"] for k, v in table_files.items()},
+                _stable_manifest(run_dir / "manifest.json"),
+                _source_digest("analysis.report.workbook", "analysis.report.narrative"),
+            ]
+        ).encode()
+    ).hexdigest()
     write_workbook = "xlsx" in formats and (cache.get("workbook") != workbook_key or not workbook_path.is_file())
     result.workbook_reused = "xlsx" in formats and not write_workbook
     findings = _findings_sheet(tables) if write_workbook else None
@@ -1133,7 +1418,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", 
                 figure_cache[tasks[name].name] = keys[name]
             if write_workbook:
                 result.timings["workbook_cpu"] = round(
-                    _write_workbook_job(str(run_dir), str(workbook_path), lang, findings), 3)
+                    _write_workbook_job(str(run_dir), str(workbook_path), lang, findings), 3
+                )
         else:
             if write_workbook:  # the longest single job: start it first
                 workbook_future = pool.submit(_write_workbook_job, str(run_dir), str(workbook_path), lang, findings)
@@ -1184,8 +1470,10 @@ def build_report(run_dir: str | Path, out_dir: str | Path, *, lang: str = "zh", 
             pool.shutdown(cancel_futures=True)
     cache_path.write_text(json.dumps({**cache, "figures": figure_cache}, indent=1), encoding="utf-8")
     result.timings["total"] = round(time.perf_counter() - start_all, 3)
-    echo(f"{'total':>10}: {result.timings['total']:.1f} s ({result.figures_drawn} figures drawn, "
-         f"{result.figures_reused} reused{', workbook reused' if result.workbook_reused else ''})")
+    echo(
+        f"{'total':>10}: {result.timings['total']:.1f} s ({result.figures_drawn} figures drawn, "
+        f"{result.figures_reused} reused{', workbook reused' if result.workbook_reused else ''})"
+    )
     build_info = out / f"report-{lang}.build.json"
     build_info.write_text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     result.paths["build"] = build_info

@@ -18,15 +18,15 @@ from matplotlib.patches import Patch
 
 from analysis.registry import get_indicator
 from analysis.report.figures import (
+    DPI,
     FITTED_COLOUR,
     WASHIN_COLOUR,
-    DPI,
     check_lang,
+    figure_text,
     format_percent_tick,
     indicator_title,
     relative_limits,
     relative_ticks,
-    figure_text,
     wrap_label,
 )
 from analysis.report.fonts import use_cjk_font
@@ -49,10 +49,9 @@ _TEXT = {
     },
     "n_provinces": {"zh": "{n}个省份", "en": "{n} provinces"},
     "note": {
-        "zh": "第0月为各省计划起始月；图中标注每段所合并的省份数。"
-              "过渡期内为模型外推，不反映效应形成的快慢。",
+        "zh": "第0月为各省计划起始月；图中标注每段所合并的省份数。过渡期内为模型外推，不反映效应形成的快慢。",
         "en": "Month 0 is each province's own start month; labels give the number of provinces pooled. "
-              "Inside the wash-in the curve is model-based and says nothing about how fast effects appeared.",
+        "Inside the wash-in the curve is model-based and says nothing about how fast effects appeared.",
     },
 }
 
@@ -72,8 +71,15 @@ def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "effect_relative",
-                      provinces: pd.DataFrame | None = None, lang: str = "zh", dpi: float = DPI) -> Figure:
+def event_time_figure(
+    pooled: pd.DataFrame,
+    *,
+    indicator: int,
+    measure: str = "effect_relative",
+    provinces: pd.DataFrame | None = None,
+    lang: str = "zh",
+    dpi: float = DPI,
+) -> Figure:
     """The national effect of one indicator by event time, with its 95% confidence band.
 
     Event time 0 is each province's own start month. The figure shows the pooled estimate
@@ -138,8 +144,11 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
 
     lines = []
     if provinces is not None:
-        own = provinces[(provinces["indicator"].astype(int) == ind.number) & (provinces["measure"] == measure)
-                        & provinces["event_time"].between(k.min(), k.max())]
+        own = provinces[
+            (provinces["indicator"].astype(int) == ind.number)
+            & (provinces["measure"] == measure)
+            & provinces["event_time"].between(k.min(), k.max())
+        ]
         for _, series in own.sort_values("event_time").groupby("province", sort=True):
             with np.errstate(invalid="ignore", divide="ignore"):
                 y = transform(series["estimate"])
@@ -181,17 +190,41 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
         # A stretch too short for the words gets the bare number (the first label explains it).
         wide = first == 0 or k[last] - k[first] >= _LABEL_MONTHS
         label = _text("n_provinces", lang, n=counts[first]) if wide else str(counts[first])
-        ax.text((k[first] + k[last]) / 2, 0.985, label, transform=ax.get_xaxis_transform(), ha="center", va="top",
-                fontsize=7.5, color="#444444", zorder=4,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+        ax.text(
+            (k[first] + k[last]) / 2,
+            0.985,
+            label,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=7.5,
+            color="#444444",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
 
     title = wrap_label(indicator_title(ind.number, lang), lang, width_zh=34, width_en=70)
     direction = figure_text("higher" if ind.direction == "up" else "lower", lang)
-    fig.text(0.9 / width, 1 - 0.12 / height, f"{title}（{direction}）" if lang == "zh" else f"{title} ({direction})",
-             ha="left", va="top", fontsize=11.5)
-    fig.text(0.9 / width, 1 - 0.45 / height, _text("subtitle", lang, measure=name), ha="left", va="top",
-             fontsize=9, color="#333333")
-    handles = [(Patch(color=FITTED_COLOUR, alpha=0.3, lw=0), Line2D([], [], color=FITTED_COLOUR, lw=1.6, marker="o", ms=3))]
+    fig.text(
+        0.9 / width,
+        1 - 0.12 / height,
+        f"{title}（{direction}）" if lang == "zh" else f"{title} ({direction})",
+        ha="left",
+        va="top",
+        fontsize=11.5,
+    )
+    fig.text(
+        0.9 / width,
+        1 - 0.45 / height,
+        _text("subtitle", lang, measure=name),
+        ha="left",
+        va="top",
+        fontsize=9,
+        color="#333333",
+    )
+    handles = [
+        (Patch(color=FITTED_COLOUR, alpha=0.3, lw=0), Line2D([], [], color=FITTED_COLOUR, lw=1.6, marker="o", ms=3))
+    ]
     labels = [_text("national", lang)]
     if lines:
         handles.append(Line2D([], [], color=_PROVINCE, lw=1.0))
@@ -199,8 +232,18 @@ def event_time_figure(pooled: pd.DataFrame, *, indicator: int, measure: str = "e
     if washin.size:
         handles.append(Patch(color=WASHIN_COLOUR, alpha=0.3, lw=0))
         labels.append(figure_text("washin", lang))
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.9 / width, 1 - 0.72 / height), ncol=len(handles),
-               frameon=False, fontsize=8.5, borderaxespad=0, handlelength=2.0, columnspacing=1.6)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(0.9 / width, 1 - 0.72 / height),
+        ncol=len(handles),
+        frameon=False,
+        fontsize=8.5,
+        borderaxespad=0,
+        handlelength=2.0,
+        columnspacing=1.6,
+    )
     note = wrap_label(_text("note", lang), lang, width_zh=58, width_en=120)
     fig.text(0.9 / width, 0.1 / height, note, ha="left", va="bottom", fontsize=7.5, color="#555555")
     return fig

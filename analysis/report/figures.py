@@ -89,12 +89,14 @@ _TEXT = {
     "start": {"zh": "本省计划起始", "en": "Provincial plan start"},
     "washin": {"zh": "过渡期", "en": "Wash-in"},
     "covid": {"zh": "新冠冲击月", "en": "COVID-19 shock months"},
-    "panels_title": {"zh": "{province}：各监测指标的中断时间序列",
-                     "en": "{province}: interrupted time series of the monitoring indicators"},
+    "panels_title": {
+        "zh": "{province}：各监测指标的中断时间序列",
+        "en": "{province}: interrupted time series of the monitoring indicators",
+    },
     "panels_note": {
         "zh": "各格角上数字：{month}相对于反事实的相对效应 %（95% CI）；颜色：绿=改善，红=恶化，灰=不确定（按指标导向判定）",
         "en": "Figure in each panel: relative effect vs the counterfactual at {month}, % (95% CI); "
-              "green = improvement, red = deterioration, grey = inconclusive (given the indicator's direction)",
+        "green = improvement, red = deterioration, grey = inconclusive (given the indicator's direction)",
     },
     "no_effect": {"zh": "未估计", "en": "not estimated"},
     "estimate_ci": {"zh": "估计值（95% CI）", "en": "Estimate (95% CI)"},
@@ -195,7 +197,7 @@ def _runs(months: Sequence[pd.Period]) -> list[tuple[pd.Period, pd.Period]]:
 def wrap_label(text: str, lang: str, *, width_zh: int, width_en: int) -> str:
     """Wrap a label; Chinese has no spaces, so it is cut every ``width_zh`` characters."""
     if lang == "zh":
-        return "\n".join(text[i:i + width_zh] for i in range(0, len(text), width_zh))
+        return "\n".join(text[i : i + width_zh] for i in range(0, len(text), width_zh))
     return "\n".join(textwrap.wrap(text, width=width_en, break_on_hyphens=False))
 
 
@@ -264,17 +266,20 @@ _GAP_W, _GAP_H = 0.62, 0.78
 _MARGIN_L, _MARGIN_R, _MARGIN_B, _MARGIN_T = 0.55, 0.15, 0.35, 1.15
 
 
-def _free_corner(x: np.ndarray, y: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]
-                 ) -> tuple[float, float, str, str]:
+def _free_corner(
+    x: np.ndarray, y: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]
+) -> tuple[float, float, str, str]:
     """The axes corner whose label box covers the fewest data points, for the effect label."""
     xs = (x - xlim[0]) / (xlim[1] - xlim[0])
     ys = (y - ylim[0]) / (ylim[1] - ylim[0])
     # (x, y, ha, va) of each corner with the box the label roughly occupies, in the order
     # preferred on ties; the label is about 45% of a panel wide and 15% high.
-    corners = [((0.02, 0.97, "left", "top"), (xs < 0.47) & (ys > 0.80)),
-               ((0.98, 0.97, "right", "top"), (xs > 0.53) & (ys > 0.80)),
-               ((0.02, 0.03, "left", "bottom"), (xs < 0.47) & (ys < 0.20)),
-               ((0.98, 0.03, "right", "bottom"), (xs > 0.53) & (ys < 0.20))]
+    corners = [
+        ((0.02, 0.97, "left", "top"), (xs < 0.47) & (ys > 0.80)),
+        ((0.98, 0.97, "right", "top"), (xs > 0.53) & (ys > 0.80)),
+        ((0.02, 0.03, "left", "bottom"), (xs < 0.47) & (ys < 0.20)),
+        ((0.98, 0.03, "right", "bottom"), (xs > 0.53) & (ys < 0.20)),
+    ]
     return min(corners, key=lambda c: int(np.count_nonzero(c[1])))[0]
 
 
@@ -298,8 +303,16 @@ def _y_limits(core: np.ndarray, band: np.ndarray) -> tuple[float, float]:
     return low, hi + pad
 
 
-def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, effect: pd.Series | None,
-                 lang: str, xlim: tuple[float, float]) -> None:
+def _draw_series(
+    ax,
+    series: pd.DataFrame,
+    *,
+    number: int,
+    start: str | None,
+    effect: pd.Series | None,
+    lang: str,
+    xlim: tuple[float, float],
+) -> None:
     ind = get_indicator(number)
     x = _month_x(series["month"])
     after = (series["phase"] != "pre").to_numpy()
@@ -314,25 +327,37 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
         ax.axvline(_month_x([start])[0], color=_START, lw=1.0, zorder=1)
     if after.any():
         xa = x[after]
-        ax.fill_between(xa, series["counterfactual_low"].to_numpy()[after],
-                        series["counterfactual_high"].to_numpy()[after], color=_COUNTERFACTUAL, alpha=0.22, lw=0,
-                        zorder=1)
+        ax.fill_between(
+            xa,
+            series["counterfactual_low"].to_numpy()[after],
+            series["counterfactual_high"].to_numpy()[after],
+            color=_COUNTERFACTUAL,
+            alpha=0.22,
+            lw=0,
+            zorder=1,
+        )
         ax.plot(xa, series["counterfactual"].to_numpy()[after], color=_COUNTERFACTUAL, lw=1.3, ls=(0, (4, 2)), zorder=3)
     ax.plot(x, series["fitted"].to_numpy(), color=FITTED_COLOUR, lw=1.2, zorder=3)
     observed = series["observed"].to_numpy(float)
     ax.plot(x, observed, ls="none", marker="o", ms=2.3, mew=0, color=_OBSERVED, alpha=0.75, zorder=2)
 
     core = np.concatenate([observed, series["fitted"].to_numpy(float), series["counterfactual"].to_numpy(float)[after]])
-    band = np.concatenate([series["counterfactual_low"].to_numpy(float)[after],
-                           series["counterfactual_high"].to_numpy(float)[after]])
+    band = np.concatenate(
+        [series["counterfactual_low"].to_numpy(float)[after], series["counterfactual_high"].to_numpy(float)[after]]
+    )
     ylim = _y_limits(core, band)
     ax.set_ylim(*ylim)
     ax.set_xlim(*xlim)
     ax.set_xticks(range(math.ceil(xlim[0]), math.floor(xlim[1]) + 1))
     ax.set_xticklabels([str(y) for y in range(math.ceil(xlim[0]), math.floor(xlim[1]) + 1)])
     ax.tick_params(labelsize=7, length=2.5, pad=1.5)
-    ax.set_title(wrap_label(indicator_title(number, lang), lang, width_zh=26, width_en=52),
-                 loc="left", fontsize=8.5, pad=3, y=1.0)  # a fixed y skips the costly auto-placement
+    ax.set_title(
+        wrap_label(indicator_title(number, lang), lang, width_zh=26, width_en=52),
+        loc="left",
+        fontsize=8.5,
+        pad=3,
+        y=1.0,
+    )  # a fixed y skips the costly auto-placement
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     ax.set_ylabel(unit_label(ind.unit, lang), fontsize=7.5, labelpad=2)
     for side in ("top", "right"):
@@ -344,16 +369,36 @@ def _draw_series(ax, series: pd.DataFrame, *, number: int, start: str | None, ef
         verdict = classify(effect["estimate"], effect["ci_low"], effect["ci_high"], ind.direction)
         text = format_interval(effect["estimate"], effect["ci_low"], effect["ci_high"], percent=True)
         colour = VERDICT_COLOURS[verdict]
-    cx, cy, ha, va = _free_corner(np.concatenate([x, x, x[after]]),
-                                  np.concatenate([observed, series["fitted"].to_numpy(float),
-                                                  series["counterfactual"].to_numpy(float)[after]]),
-                                  xlim, ylim)
-    ax.text(cx, cy, text, transform=ax.transAxes, ha=ha, va=va, fontsize=7.5, color=colour,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}, zorder=5)
+    cx, cy, ha, va = _free_corner(
+        np.concatenate([x, x, x[after]]),
+        np.concatenate([observed, series["fitted"].to_numpy(float), series["counterfactual"].to_numpy(float)[after]]),
+        xlim,
+        ylim,
+    )
+    ax.text(
+        cx,
+        cy,
+        text,
+        transform=ax.transAxes,
+        ha=ha,
+        va=va,
+        fontsize=7.5,
+        color=colour,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+        zorder=5,
+    )
 
 
-def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostics: pd.DataFrame, *,
-                    province: str, lang: str = "zh", ncols: int = 4, dpi: float = DPI) -> Figure:
+def province_panels(
+    predictions: pd.DataFrame,
+    effects: pd.DataFrame,
+    diagnostics: pd.DataFrame,
+    *,
+    province: str,
+    lang: str = "zh",
+    ncols: int = 4,
+    dpi: float = DPI,
+) -> Figure:
     """Small multiples of one province: one panel per fitted indicator.
 
     Each panel shows the observed months (points), the fitted model (solid), the
@@ -386,8 +431,10 @@ def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostic
     code = str(province)
     pred = predictions[predictions["province"].astype(str) == code]
     if pred.empty:
-        raise ValueError(f"no predictions for province {code!r}; provinces present: "
-                         f"{sorted(predictions['province'].astype(str).unique())[:40]}")
+        raise ValueError(
+            f"no predictions for province {code!r}; provinces present: "
+            f"{sorted(predictions['province'].astype(str).unique())[:40]}"
+        )
     numbers = sorted(int(i) for i in pred["indicator"].unique())
     diag = diagnostics[diagnostics["province"].astype(str) == code]
     start = str(diag["start_month"].iloc[0]) if len(diag) else None
@@ -408,25 +455,54 @@ def province_panels(predictions: pd.DataFrame, effects: pd.DataFrame, diagnostic
         top = _MARGIN_T + row * (_PANEL_H + _GAP_H)
         ax = fig.add_axes((left / width, 1 - (top + _PANEL_H) / height, _PANEL_W / width, _PANEL_H / height))
         series = groups[number].sort_values("month")
-        _draw_series(ax, series, number=number, start=start, effect=rel.loc[number] if number in rel.index else None,
-                     lang=lang, xlim=xlim)
+        _draw_series(
+            ax,
+            series,
+            number=number,
+            start=start,
+            effect=rel.loc[number] if number in rel.index else None,
+            lang=lang,
+            xlim=xlim,
+        )
 
-    fig.suptitle(figure_text("panels_title", lang, province=province_name(code, lang)), x=_MARGIN_L / width, y=1 - 0.12 / height,
-                 ha="left", va="top", fontsize=14)
+    fig.suptitle(
+        figure_text("panels_title", lang, province=province_name(code, lang)),
+        x=_MARGIN_L / width,
+        y=1 - 0.12 / height,
+        ha="left",
+        va="top",
+        fontsize=14,
+    )
     handles = [
         Line2D([], [], ls="none", marker="o", ms=4, color=_OBSERVED, label=figure_text("observed", lang)),
         Line2D([], [], color=FITTED_COLOUR, lw=1.5, label=figure_text("fitted", lang)),
-        (Patch(color=_COUNTERFACTUAL, alpha=0.25, lw=0),
-         Line2D([], [], color=_COUNTERFACTUAL, lw=1.5, ls=(0, (4, 2)))),
+        (Patch(color=_COUNTERFACTUAL, alpha=0.25, lw=0), Line2D([], [], color=_COUNTERFACTUAL, lw=1.5, ls=(0, (4, 2)))),
         Line2D([], [], color=_START, lw=1.2, label=figure_text("start", lang)),
         Patch(color=WASHIN_COLOUR, alpha=0.3, lw=0, label=figure_text("washin", lang)),
         Patch(color=_COVID, alpha=0.6, lw=0, label=figure_text("covid", lang)),
     ]
     labels = [figure_text(k, lang) for k in ("observed", "fitted", "counterfactual", "start", "washin", "covid")]
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(_MARGIN_L / width, 1 - 0.48 / height), ncol=6,
-               frameon=False, fontsize=9, handlelength=2.2, borderaxespad=0, columnspacing=1.6)
-    fig.text(_MARGIN_L / width, 1 - 0.80 / height, figure_text("panels_note", lang, month=month_label(month, lang)),
-             ha="left", va="top", fontsize=8.5, color="#333333")
+    fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(_MARGIN_L / width, 1 - 0.48 / height),
+        ncol=6,
+        frameon=False,
+        fontsize=9,
+        handlelength=2.2,
+        borderaxespad=0,
+        columnspacing=1.6,
+    )
+    fig.text(
+        _MARGIN_L / width,
+        1 - 0.80 / height,
+        figure_text("panels_note", lang, month=month_label(month, lang)),
+        ha="left",
+        va="top",
+        fontsize=8.5,
+        color="#333333",
+    )
     return fig
 
 
@@ -448,8 +524,15 @@ def _axis_label(measure: str, *, unit: str, scale: str, month: str, lang: str) -
     return f"{name}（{detail}）" if lang == "zh" else f"{name} ({detail})"
 
 
-def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator: int,
-                     measure: str = "effect_end_relative", lang: str = "zh", dpi: float = DPI) -> Figure:
+def indicator_forest(
+    effects: pd.DataFrame,
+    national: pd.DataFrame,
+    *,
+    indicator: int,
+    measure: str = "effect_end_relative",
+    lang: str = "zh",
+    dpi: float = DPI,
+) -> Figure:
     """Forest plot of one indicator's provincial effects and the national pooled effect.
 
     Provinces are ordered by their estimate (largest at the top) with 95% CIs, coloured
@@ -518,8 +601,16 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
             ax.plot([e], [y], marker=VERDICT_MARKERS[verdict], ms=5, color=colour, zorder=3, ls="none")
         labels.append(province_name(row.province, lang))
         ys.append(y)
-        ax.text(1.02, y, format_interval(row.estimate, row.ci_low, row.ci_high, percent=relative),
-                transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=7.5, color=colour)
+        ax.text(
+            1.02,
+            y,
+            format_interval(row.estimate, row.ci_low, row.ci_high, percent=relative),
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=7.5,
+            color=colour,
+        )
 
     if pooled_row is not None:
         y = -1.6
@@ -530,8 +621,11 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
             _interval(ax, y, *transform(np.asarray(pi, float)), xlim=xlim, colour="#333333", lw=0.9)
         e, l, h = transform(np.asarray([pooled_row["estimate"], pooled_row["ci_low"], pooled_row["ci_high"]], float))
         l, h = max(l, xlim[0]), min(h, xlim[1])
-        ax.add_patch(Polygon([(l, y), (e, y + 0.42), (h, y), (e, y - 0.42)], closed=True, fc=colour, ec="#222222",
-                             lw=0.6, zorder=4))
+        ax.add_patch(
+            Polygon(
+                [(l, y), (e, y + 0.42), (h, y), (e, y - 0.42)], closed=True, fc=colour, ec="#222222", lw=0.6, zorder=4
+            )
+        )
         k = pooled_row.get("k", np.nan)
         i2 = pooled_row.get("i2", np.nan)
         stats = [f"k={int(k)}"] if np.isfinite(k) else []
@@ -539,13 +633,30 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
             stats.append(f"I²={i2:.0f}%")
         labels.append(figure_text("national", lang))
         ys.append(y)
-        ax.text(1.02, y, format_interval(pooled_row["estimate"], pooled_row["ci_low"], pooled_row["ci_high"],
-                                         percent=relative) + "\n" + ", ".join(stats),
-                transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=8, color=colour)
+        ax.text(
+            1.02,
+            y,
+            format_interval(pooled_row["estimate"], pooled_row["ci_low"], pooled_row["ci_high"], percent=relative)
+            + "\n"
+            + ", ".join(stats),
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=8,
+            color=colour,
+        )
         ax.axhline(-0.8, color="#999999", lw=0.6)
 
-    ax.text(1.02, 1.0, figure_text("estimate_ci", lang), transform=ax.transAxes, va="bottom", ha="left", fontsize=8,
-            color="#444444")
+    ax.text(
+        1.02,
+        1.0,
+        figure_text("estimate_ci", lang),
+        transform=ax.transAxes,
+        va="bottom",
+        ha="left",
+        fontsize=8,
+        color="#444444",
+    )
     ax.axvline(0.0, color="#222222", lw=0.8, zorder=1)
     if relative:
         _set_relative_axis(ax, *xlim)
@@ -566,14 +677,33 @@ def indicator_forest(effects: pd.DataFrame, national: pd.DataFrame, *, indicator
     title = wrap_label(indicator_title(ind.number, lang), lang, width_zh=30, width_en=60)
     direction = figure_text("higher" if ind.direction == "up" else "lower", lang)
     fig.text(0.02, 1 - 0.12 / height, title, ha="left", va="top", fontsize=11)
-    fig.text(0.02, 1 - (0.34 if "\n" not in title else 0.52) / height, direction, ha="left", va="top",
-             fontsize=8.5, color="#444444")
-    handles = [Line2D([], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5,
-                      label=verdict_label(v, lang)) for v in VERDICTS]
+    fig.text(
+        0.02,
+        1 - (0.34 if "\n" not in title else 0.52) / height,
+        direction,
+        ha="left",
+        va="top",
+        fontsize=8.5,
+        color="#444444",
+    )
+    handles = [
+        Line2D(
+            [], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5, label=verdict_label(v, lang)
+        )
+        for v in VERDICTS
+    ]
     if pooled_row is not None:
         handles.append(Line2D([], [], color="#333333", lw=0.9, label=figure_text("pi", lang)))
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.02, 0.01), ncol=4, frameon=False, fontsize=8,
-               handletextpad=0.3, columnspacing=1.2)
+    fig.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0.02, 0.01),
+        ncol=4,
+        frameon=False,
+        fontsize=8,
+        handletextpad=0.3,
+        columnspacing=1.2,
+    )
     return fig
 
 
@@ -585,8 +715,9 @@ _ROW_H = 0.25
 _GROUP_GAP = 0.45
 
 
-def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | None = None,
-                      dpi: float = DPI) -> Figure:
+def national_overview(
+    national: pd.DataFrame, *, lang: str = "zh", month: str | None = None, dpi: float = DPI
+) -> Figure:
     """Pooled relative effect at the end of the plan for every indicator.
 
     One row per indicator, grouped by the annex dimension (one axes per dimension), point
@@ -657,8 +788,9 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
             note = format_interval(row["estimate"], row["ci_low"], row["ci_high"], percent=True)
             if np.isfinite(k):
                 note += f"  k={int(k)}"
-            ax.text(1.02, y, note, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=7.5,
-                    color=colour)
+            ax.text(
+                1.02, y, note, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=7.5, color=colour
+            )
         ax.set_yticks(range(len(numbers)))
         ax.set_yticklabels(labels, fontsize=8)
         ax.set_ylim(len(numbers) - 0.5, -0.5)  # first indicator at the top
@@ -674,12 +806,32 @@ def national_overview(national: pd.DataFrame, *, lang: str = "zh", month: str | 
 
     month = month or str(timeline.IMPLEMENTATION_END)
     axes[-1].set_xlabel(_axis_label("effect_end_relative", unit="", scale="", month=month, lang=lang), fontsize=8.5)
-    fig.text(0.02, 1 - 0.12 / height, figure_text("overview_title", lang, month=month_label(month, lang)), ha="left", va="top",
-             fontsize=12.5)
-    handles = [Line2D([], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5,
-                      label=verdict_label(v, lang)) for v in VERDICTS]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.02, 1 - 0.5 / height), ncol=3, frameon=False,
-               fontsize=8.5, handletextpad=0.3, columnspacing=1.4, borderaxespad=0)
-    fig.text(0.02, 1 - 0.82 / height, figure_text("overview_note", lang), ha="left", va="top", fontsize=8.5, color="#444444")
+    fig.text(
+        0.02,
+        1 - 0.12 / height,
+        figure_text("overview_title", lang, month=month_label(month, lang)),
+        ha="left",
+        va="top",
+        fontsize=12.5,
+    )
+    handles = [
+        Line2D(
+            [], [], ls="none", marker=VERDICT_MARKERS[v], color=VERDICT_COLOURS[v], ms=5, label=verdict_label(v, lang)
+        )
+        for v in VERDICTS
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.02, 1 - 0.5 / height),
+        ncol=3,
+        frameon=False,
+        fontsize=8.5,
+        handletextpad=0.3,
+        columnspacing=1.4,
+        borderaxespad=0,
+    )
+    fig.text(
+        0.02, 1 - 0.82 / height, figure_text("overview_note", lang), ha="left", va="top", fontsize=8.5, color="#444444"
+    )
     return fig
-

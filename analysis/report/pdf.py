@@ -84,19 +84,22 @@ def font_dir() -> Path:
 def _check_typst_family(directory: str) -> None:
     import typst
 
-    families = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False,
-                           font_paths=[directory]).families()
+    families = typst.Fonts(include_system_fonts=False, include_embedded_fonts=False, font_paths=[directory]).families()
     if CJK_FAMILY not in families:
-        raise FontNotFoundError(f"Typst finds no {CJK_FAMILY!r} in {directory} (it finds {sorted(families)}); "
-                                "reinstall mplfonts (make setup)")
+        raise FontNotFoundError(
+            f"Typst finds no {CJK_FAMILY!r} in {directory} (it finds {sorted(families)}); "
+            "reinstall mplfonts (make setup)"
+        )
 
 
 def template_path() -> Path:
     """The Typst template shipped with the package."""
     path = Path(str(resources.files("analysis.report") / "templates" / TEMPLATE))
     if not path.is_file():
-        raise FileNotFoundError(f"the report template {path} is missing: the package data "
-                                "'analysis/report/templates/*.typ' was not installed")
+        raise FileNotFoundError(
+            f"the report template {path} is missing: the package data "
+            "'analysis/report/templates/*.typ' was not installed"
+        )
     return path
 
 
@@ -136,12 +139,15 @@ def check_glyphs(texts: Iterable[str]) -> None:
     analysis.report.fonts.FontNotFoundError: Noto Sans CJK SC has no glyph for ...(U+1F600)...
     """
     covered = _cmap(str(cjk_font_path()))
-    missing = sorted({ch for text in texts for ch in text if not ch.isspace() and ord(ch) >= 0x20
-                      and ord(ch) not in covered})
+    missing = sorted(
+        {ch for text in texts for ch in text if not ch.isspace() and ord(ch) >= 0x20 and ord(ch) not in covered}
+    )
     if missing:
         listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in missing[:20])
-        raise FontNotFoundError(f"{CJK_FAMILY} has no glyph for {listed}; the PDF would show boxes. "
-                                "Replace these characters in the report text.")
+        raise FontNotFoundError(
+            f"{CJK_FAMILY} has no glyph for {listed}; the PDF would show boxes. "
+            "Replace these characters in the report text."
+        )
 
 
 def pdf_page_count(pdf: bytes) -> int:
@@ -155,8 +161,9 @@ def pdf_page_count(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
 
 
-def compile_pdf(content: dict[str, Any], out_path: str | Path, *, root: str | Path,
-                build_dir: str | Path | None = None) -> PdfInfo:
+def compile_pdf(
+    content: dict[str, Any], out_path: str | Path, *, root: str | Path, build_dir: str | Path | None = None
+) -> PdfInfo:
     """Typeset ``content`` with the report template and write the PDF to ``out_path``.
 
     Parameters
@@ -200,8 +207,12 @@ def compile_pdf(content: dict[str, Any], out_path: str | Path, *, root: str | Pa
     data.write_text(json.dumps(content, ensure_ascii=False, indent=1), encoding="utf-8")
     try:
         pdf, warnings = typst.compile_with_warnings(
-            str(source), root=str(root), font_paths=[str(fonts)], ignore_system_fonts=True,
-            sys_inputs={"content": data.name})
+            str(source),
+            root=str(root),
+            font_paths=[str(fonts)],
+            ignore_system_fonts=True,
+            sys_inputs={"content": data.name},
+        )
     except typst.TypstError as err:
         raise PdfBuildError(f"Typst could not compile {source}: {err}") from err
     if warnings:

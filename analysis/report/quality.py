@@ -22,13 +22,28 @@ from analysis.report.figures import OKABE_ITO
 from analysis.report.fonts import use_cjk_font
 from analysis.report.tables import province_name
 
-__all__ = ["STATUS", "QualityTables", "accounting_table", "completeness", "completeness_figure", "load_quality",
-           "overview_figure", "problems_table", "summary_html", "text"]
+__all__ = [
+    "STATUS",
+    "QualityTables",
+    "accounting_table",
+    "completeness",
+    "completeness_figure",
+    "load_quality",
+    "overview_figure",
+    "problems_table",
+    "summary_html",
+    "text",
+]
 
 #: Status of one province x indicator x month cell, drawn in this order.
 STATUS = ("absent", "present", "warning", "gap", "excluded")
-_COLOURS = {"absent": "#F2F2F2", "present": OKABE_ITO["bluish_green"], "warning": OKABE_ITO["orange"],
-            "gap": OKABE_ITO["vermillion"], "excluded": OKABE_ITO["reddish_purple"]}
+_COLOURS = {
+    "absent": "#F2F2F2",
+    "present": OKABE_ITO["bluish_green"],
+    "warning": OKABE_ITO["orange"],
+    "gap": OKABE_ITO["vermillion"],
+    "excluded": OKABE_ITO["reddish_purple"],
+}
 
 _TEXT = {
     "title": {"zh": "数据质量", "en": "Data quality"},
@@ -38,14 +53,18 @@ _TEXT = {
     "gap": {"zh": "序列中缺失的月份", "en": "missing inside a series"},
     "excluded": {"zh": "因错误排除的序列", "en": "series excluded for errors"},
     "grid_title": {"zh": "各指标按省份和月份的数据完整性", "en": "Completeness by indicator, province and month"},
-    "overview_title": {"zh": "各省各指标的数据完整性（{first}—{last} 中有数据的月份占比）",
-                       "en": "Completeness by province and indicator (share of months {first}–{last} with data)"},
+    "overview_title": {
+        "zh": "各省各指标的数据完整性（{first}—{last} 中有数据的月份占比）",
+        "en": "Completeness by province and indicator (share of months {first}–{last} with data)",
+    },
     "share": {"zh": "有数据月份占比", "en": "share of months with data"},
     "excluded_mark": {"zh": "× 因错误排除", "en": "× excluded for errors"},
-    "summary": {"zh": "输入行 {total} 行：使用 {used}，合并 {merged}，排除 {excluded}，跳过 {skipped}。"
-                      "序列 {series} 个，其中 {excluded_series} 个因错误排除；错误 {errors} 个，警告 {warnings} 个。",
-                "en": "{total} input rows: {used} used, {merged} merged, {excluded} excluded, {skipped} skipped. "
-                      "{series} series, {excluded_series} excluded for errors; {errors} errors, {warnings} warnings."},
+    "summary": {
+        "zh": "输入行 {total} 行：使用 {used}，合并 {merged}，排除 {excluded}，跳过 {skipped}。"
+        "序列 {series} 个，其中 {excluded_series} 个因错误排除；错误 {errors} 个，警告 {warnings} 个。",
+        "en": "{total} input rows: {used} used, {merged} merged, {excluded} excluded, {skipped} skipped. "
+        "{series} series, {excluded_series} excluded for errors; {errors} errors, {warnings} warnings.",
+    },
     "warnings": {"zh": "警告", "en": "Warnings"},
     "errors": {"zh": "错误", "en": "Errors"},
     "accounting": {"zh": "输入行去向", "en": "What became of each input row"},
@@ -54,13 +73,22 @@ _TEXT = {
     "no_data": {"zh": "本次运行没有数据质量表。", "en": "This run has no data-quality tables."},
 }
 _COLUMNS = {
-    "severity": {"zh": "级别", "en": "Severity"}, "rule": {"zh": "规则", "en": "Rule"},
-    "province": {"zh": "省份", "en": "Province"}, "indicator": {"zh": "指标", "en": "Indicator"},
-    "month": {"zh": "月份", "en": "Month"}, "file": {"zh": "文件", "en": "File"}, "sheet": {"zh": "工作表", "en": "Sheet"},
-    "row": {"zh": "行", "en": "Row"}, "column": {"zh": "列", "en": "Column"}, "value": {"zh": "值", "en": "Value"},
-    "message": {"zh": "说明", "en": "Message"}, "fix": {"zh": "修改方法", "en": "How to fix"},
-    "used": {"zh": "使用", "en": "used"}, "merged": {"zh": "合并", "en": "merged"},
-    "excluded": {"zh": "排除", "en": "excluded"}, "skipped": {"zh": "跳过", "en": "skipped"},
+    "severity": {"zh": "级别", "en": "Severity"},
+    "rule": {"zh": "规则", "en": "Rule"},
+    "province": {"zh": "省份", "en": "Province"},
+    "indicator": {"zh": "指标", "en": "Indicator"},
+    "month": {"zh": "月份", "en": "Month"},
+    "file": {"zh": "文件", "en": "File"},
+    "sheet": {"zh": "工作表", "en": "Sheet"},
+    "row": {"zh": "行", "en": "Row"},
+    "column": {"zh": "列", "en": "Column"},
+    "value": {"zh": "值", "en": "Value"},
+    "message": {"zh": "说明", "en": "Message"},
+    "fix": {"zh": "修改方法", "en": "How to fix"},
+    "used": {"zh": "使用", "en": "used"},
+    "merged": {"zh": "合并", "en": "merged"},
+    "excluded": {"zh": "排除", "en": "excluded"},
+    "skipped": {"zh": "跳过", "en": "skipped"},
     "rows": {"zh": "行数", "en": "rows"},
 }
 
@@ -93,8 +121,12 @@ def load_quality(run_dir: str | Path) -> QualityTables:
         path = tables / f"{name}.csv"
         if not path.is_file():
             return pd.DataFrame()
-        return pd.read_csv(path, dtype={"province": str, "file": str, "sheet": str, "month": str}, keep_default_na=False,
-                           na_values=[""])
+        return pd.read_csv(
+            path,
+            dtype={"province": str, "file": str, "sheet": str, "month": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
 
     return QualityTables(read("data_quality"), read("row_accounting"), read("series_quality"))
 
@@ -120,7 +152,7 @@ def completeness(series: pd.DataFrame) -> tuple[np.ndarray, list[str], list[int]
         a = pd.Period(row.first_month, "M").ordinal - first.ordinal
         b = pd.Period(row.last_month, "M").ordinal - first.ordinal
         present = STATUS.index("excluded" if row.status == "excluded" else "present")
-        grid[p, i, a:b + 1] = present
+        grid[p, i, a : b + 1] = present
         for month in _split(row.missing_months):
             grid[p, i, pd.Period(month, "M").ordinal - first.ordinal] = STATUS.index("gap")
         if row.status != "excluded":
@@ -167,8 +199,14 @@ def completeness_figure(series: pd.DataFrame, *, lang: str = "zh", columns: int 
         else:
             ax.set_yticks([])
     _legend(fig, lang)
-    fig.subplots_adjust(left=0.07, right=0.99, top=1 - 0.9 / (2.0 * rows + 1.2), bottom=0.9 / (2.0 * rows + 1.2),
-                        hspace=0.6, wspace=0.08)
+    fig.subplots_adjust(
+        left=0.07,
+        right=0.99,
+        top=1 - 0.9 / (2.0 * rows + 1.2),
+        bottom=0.9 / (2.0 * rows + 1.2),
+        hspace=0.6,
+        wspace=0.08,
+    )
     return fig
 
 
@@ -237,9 +275,17 @@ def summary_html(tables: QualityTables, *, lang: str = "zh") -> str:
     acc, probs, series = tables.accounting, tables.problems, tables.series
     counts = acc["status"].value_counts() if not acc.empty else pd.Series(dtype=int)
     severity = probs["severity"].value_counts() if not probs.empty else pd.Series(dtype=int)
-    message = text("summary", lang, total=len(acc), used=int(counts.get("used", 0)),
-                   merged=int(counts.get("merged", 0)), excluded=int(counts.get("excluded", 0)),
-                   skipped=int(counts.get("skipped", 0)), series=len(series),
-                   excluded_series=int((series["status"] == "excluded").sum()) if not series.empty else 0,
-                   errors=int(severity.get("error", 0)), warnings=int(severity.get("warning", 0)))
+    message = text(
+        "summary",
+        lang,
+        total=len(acc),
+        used=int(counts.get("used", 0)),
+        merged=int(counts.get("merged", 0)),
+        excluded=int(counts.get("excluded", 0)),
+        skipped=int(counts.get("skipped", 0)),
+        series=len(series),
+        excluded_series=int((series["status"] == "excluded").sum()) if not series.empty else 0,
+        errors=int(severity.get("error", 0)),
+        warnings=int(severity.get("warning", 0)),
+    )
     return f"<p>{html.escape(message)}</p>"

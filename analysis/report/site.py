@@ -16,8 +16,6 @@ from urllib.parse import quote
 import pandas as pd
 
 from analysis.report.tables import (
-    readable_numeric_columns,
-    readable_table,
     LANGS,
     RunTables,
     evaluation_month,
@@ -25,11 +23,13 @@ from analysis.report.tables import (
     load_run,
     meta_analysis_rows,
     month_label,
+    provenance_table,
     province_name,
     province_summary,
     province_summary_table,
-    provenance_table,
     read_optional,
+    readable_numeric_columns,
+    readable_table,
 )
 
 __all__ = [
@@ -44,22 +44,24 @@ __all__ = [
 ]
 
 _TEXT = {
-    "title": {"zh": "全面提升医疗质量行动计划（2023—2025年）效果评估：中断时间序列分析",
-              "en": "Evaluation of the Action Plan for Comprehensive Improvement of Medical Quality (2023–2025): "
-                    "interrupted time-series analysis"},
+    "title": {
+        "zh": "全面提升医疗质量行动计划（2023—2025年）效果评估：中断时间序列分析",
+        "en": "Evaluation of the Action Plan for Comprehensive Improvement of Medical Quality (2023–2025): "
+        "interrupted time-series analysis",
+    },
     "province_title": {"zh": "{province}：行动计划效果评估", "en": "{province}: evaluation of the Action Plan"},
     "national_title": {"zh": "全国汇总：行动计划效果评估", "en": "National summary: evaluation of the Action Plan"},
     "lede_province": {
         "zh": "本省计划起始月：{start}；已拟合指标 {fitted} 个，拟合失败 {failed} 个。效应为{month}的观测拟合值相对于"
-              "无计划反事实的差异（分段回归，95% 置信区间）。",
+        "无计划反事实的差异（分段回归，95% 置信区间）。",
         "en": "Provincial plan start: {start}; {fitted} indicators fitted, {failed} failed. Effects compare the fitted "
-              "value at {month} with the counterfactual without the plan (segmented regression, 95% confidence "
-              "intervals).",
+        "value at {month} with the counterfactual without the plan (segmented regression, 95% confidence "
+        "intervals).",
     },
     "lede_national": {
         "zh": "各省效应经随机效应模型合并（{method}，HKSJ 校正：{hksj}）；相对效应在对数比值尺度上合并后回转为百分比。",
         "en": "Provincial effects pooled with a random-effects model ({method}, HKSJ adjustment: {hksj}); relative "
-              "effects are pooled as log ratios and shown in percent.",
+        "effects are pooled as log ratios and shown in percent.",
     },
     "figure": {"zh": "各指标时间序列", "en": "Indicator time series"},
     "overview": {"zh": "全国合并效应总览", "en": "Overview of national pooled effects"},
@@ -71,31 +73,50 @@ _TEXT = {
     "failures": {"zh": "拟合失败的序列", "en": "Series that could not be fitted"},
     "no_failures": {"zh": "无拟合失败的序列。", "en": "Every series was fitted."},
     "multiplicity": {"zh": "多重检验校正", "en": "Multiple testing"},
-    "multiplicity_note": {"zh": "Benjamini-Hochberg（各效应量的全部指标）与 Holm（预先声明的主要指标）校正后的 p 值。",
-                          "en": "p-values adjusted by Benjamini-Hochberg (across all indicators of a measure) and Holm "
-                                "(across the primary indicators declared before the analysis)."},
+    "multiplicity_note": {
+        "zh": "Benjamini-Hochberg（各效应量的全部指标）与 Holm（预先声明的主要指标）校正后的 p 值。",
+        "en": "p-values adjusted by Benjamini-Hochberg (across all indicators of a measure) and Holm "
+        "(across the primary indicators declared before the analysis).",
+    },
     "event_time": {"zh": "按实施月数的效应（分期启动）", "en": "Effects by months since the start (staggered starts)"},
-    "event_time_note": {"zh": "第 0 月为各省自己的启动月；只汇总所有省份均有观测的月数。",
-                        "en": "Month 0 is each province's own start month; only months observed in every province "
-                              "are pooled."},
+    "event_time_note": {
+        "zh": "第 0 月为各省自己的启动月；只汇总所有省份均有观测的月数。",
+        "en": "Month 0 is each province's own start month; only months observed in every province are pooled.",
+    },
     "cohorts": {"zh": "不同启动时间的省份是否效应不同", "en": "Do effects differ by start cohort?"},
-    "meta_regression": {"zh": "效应的元回归（地区与启动延迟）", "en": "Meta-regression of effects on region and start delay"},
+    "meta_regression": {
+        "zh": "效应的元回归（地区与启动延迟）",
+        "en": "Meta-regression of effects on region and start delay",
+    },
     "power_section": {"zh": "检验效能与最小可检测效应", "en": "Power and minimum detectable effects"},
     "targets_section": {"zh": "目标达成预测", "en": "Targets: projected attainment"},
-    "robustness_section": {"zh": "稳健性、安慰剂检验与多水平模型", "en": "Robustness, placebo tests and the multilevel model"},
-    "table_missing": {"zh": "本次运行未生成 tables/{name}.csv{hint}。", "en": "This run wrote no tables/{name}.csv{hint}."},
-    "table_empty": {"zh": "tables/{name}.csv 中没有可显示的记录（失败原因见同名 _failures 表，如有）。",
-                    "en": "tables/{name}.csv has no rows to show (reasons for failures, if any, are in its _failures table)."},
+    "robustness_section": {
+        "zh": "稳健性、安慰剂检验与多水平模型",
+        "en": "Robustness, placebo tests and the multilevel model",
+    },
+    "table_missing": {
+        "zh": "本次运行未生成 tables/{name}.csv{hint}。",
+        "en": "This run wrote no tables/{name}.csv{hint}.",
+    },
+    "table_empty": {
+        "zh": "tables/{name}.csv 中没有可显示的记录（失败原因见同名 _failures 表，如有）。",
+        "en": "tables/{name}.csv has no rows to show (reasons for failures, if any, are in its _failures table).",
+    },
     "controlled_section": {"zh": "对照中断时间序列（比较序列）", "en": "Controlled ITS against comparison series"},
-    "controlled_note": {"zh": "每项指标与同省的比较序列一起拟合，计划效应为两者水平与斜率变化之差，再在全国合并。",
-                        "en": "Each indicator is fitted with a comparison series of the same province; the plan's effect "
-                              "is the difference in level and slope change between them, pooled nationally."},
-    "controlled_hint": {"zh": "（在数据目录中放置 comparisons.csv，或运行时用 --comparisons 指定比较序列表）",
-                        "en": " (put comparisons.csv in the data directory, or give a table of comparison series with "
-                              "--comparisons)"},
+    "controlled_note": {
+        "zh": "每项指标与同省的比较序列一起拟合，计划效应为两者水平与斜率变化之差，再在全国合并。",
+        "en": "Each indicator is fitted with a comparison series of the same province; the plan's effect "
+        "is the difference in level and slope change between them, pooled nationally.",
+    },
+    "controlled_hint": {
+        "zh": "（在数据目录中放置 comparisons.csv，或运行时用 --comparisons 指定比较序列表）",
+        "en": " (put comparisons.csv in the data directory, or give a table of comparison series with --comparisons)",
+    },
     "robustness_hint": {"zh": "（本次运行使用了 --no-robustness）", "en": " (the run used --no-robustness)"},
-    "rows_shown": {"zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
-                   "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv."},
+    "rows_shown": {
+        "zh": "显示前 {shown} 行，共 {total} 行；完整表格见 tables/{name}.csv。",
+        "en": "First {shown} of {total} rows; the whole table is tables/{name}.csv.",
+    },
     "provenance": {"zh": "数据与代码来源", "en": "Provenance"},
     "manifest": {"zh": "完整运行清单（manifest.json）", "en": "Full run manifest (manifest.json)"},
     "national_link": {"zh": "全国汇总", "en": "National summary"},
@@ -113,7 +134,7 @@ _TEXT = {
     "verdict_note": {
         "zh": "改善/恶化：{month}相对效应的 95% 置信区间不含 0，且方向符合/违背指标导向；否则为不确定。",
         "en": "Improved/deteriorated: the 95% CI of the relative effect at {month} excludes 0 in (against) the "
-              "indicator's direction of improvement; otherwise inconclusive.",
+        "indicator's direction of improvement; otherwise inconclusive.",
     },
     "file": {"zh": "文件", "en": "File"},
     "size": {"zh": "大小", "en": "Size"},
@@ -191,7 +212,7 @@ def table_html(frame: pd.DataFrame, *, numeric: Sequence[str] = ()) -> str:
     >>> table_html(pd.DataFrame({"a": ["<b>"]}))
     '<table class="dataframe"><thead><tr><th>a</th></tr></thead><tbody><tr><td>&lt;b&gt;</td></tr></tbody></table>'
     """
-    head = "".join(f'<th{_cls(c, numeric)}>{html.escape(str(c))}</th>' for c in frame.columns)
+    head = "".join(f"<th{_cls(c, numeric)}>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = "".join(f"<td{_cls(c, numeric)}>{_cell(v)}</td>" for c, v in zip(frame.columns, row))
@@ -232,8 +253,10 @@ def provenance_html(manifest: dict, *, lang: str = "zh", full: bool = False) -> 
     out = table_html(provenance_table(manifest, lang=lang))
     if full and manifest:
         dump = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True, default=str)
-        out += (f"<details><summary>{html.escape(text('manifest', lang))}</summary>"
-                f"<pre>{html.escape(dump, quote=False)}</pre></details>")
+        out += (
+            f"<details><summary>{html.escape(text('manifest', lang))}</summary>"
+            f"<pre>{html.escape(dump, quote=False)}</pre></details>"
+        )
     return out
 
 
@@ -250,8 +273,11 @@ def _provinces_table(tables: RunTables, pages: list[dict], lang: str) -> pd.Data
         summary.loc[len(summary)] = [province_name(code, lang), code, *[0] * (summary.shape[1] - 2)]
         codes.append(code)
     summary.insert(2, text("report", lang), [_link(by_code.get(c, {}).get("html"), text("html", lang)) for c in codes])
-    summary.insert(3, text("notebook_column", lang),
-                   [_link(by_code.get(c, {}).get("ipynb"), text("notebook", lang)) for c in codes])
+    summary.insert(
+        3,
+        text("notebook_column", lang),
+        [_link(by_code.get(c, {}).get("ipynb"), text("notebook", lang)) for c in codes],
+    )
     return summary.sort_values(summary.columns[1], kind="stable")
 
 
@@ -259,11 +285,18 @@ def province_intro_html(tables: RunTables, *, province: str, lang: str = "zh") -
     """Title and one-paragraph summary of a province's report."""
     code = str(province)
     summary = province_summary(tables).set_index("province")
-    fitted, failed = ((int(summary.loc[code, "fitted"]), int(summary.loc[code, "failed"]))
-                      if code in summary.index else (0, 0))
+    fitted, failed = (
+        (int(summary.loc[code, "fitted"]), int(summary.loc[code, "failed"])) if code in summary.index else (0, 0)
+    )
     start = tables.start_month(code)
-    lede = text("lede_province", lang, start=month_label(start, lang) if start else "–", fitted=fitted, failed=failed,
-                month=month_label(evaluation_month(tables), lang))
+    lede = text(
+        "lede_province",
+        lang,
+        start=month_label(start, lang) if start else "–",
+        fitted=fitted,
+        failed=failed,
+        month=month_label(evaluation_month(tables), lang),
+    )
     return heading_html(text("province_title", lang, province=province_name(code, lang)), level=1, note=lede)
 
 
@@ -307,20 +340,21 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     tables = load_run(run_dir)
     other = "en" if lang == "zh" else "zh"
     month = month_label(evaluation_month(tables), lang)
-    parts = [heading_html(text("title", lang), level=1),
-             f'<p class="subtitle">{html.escape(text("title", other))}</p>']
+    parts = [heading_html(text("title", lang), level=1), f'<p class="subtitle">{html.escape(text("title", other))}</p>']
 
     for page in (p for p in pages if p.get("kind") in ("national", "data_quality")):
         name = "national_link" if page.get("kind") == "national" else "quality_link"
-        links = [_link(page.get("html"), text(name, lang)),
-                 _link(page.get("ipynb"), text("notebook", lang))]
+        links = [_link(page.get("html"), text(name, lang)), _link(page.get("ipynb"), text("notebook", lang))]
         cells = " · ".join(link.html if isinstance(link, _Raw) else html.escape(link) for link in links)
         parts.append(f'<p class="callout">{cells}</p>')
 
     for page in (p for p in pages if p.get("kind") == "report"):
         language = text(f"language_{page.get('lang')}", lang)
-        links = [_link(page.get("html"), text("report_link", lang, language=language)), _link(page.get("pdf"), "PDF"),
-                 _link(page.get("xlsx"), text("workbook", lang))]
+        links = [
+            _link(page.get("html"), text("report_link", lang, language=language)),
+            _link(page.get("pdf"), "PDF"),
+            _link(page.get("xlsx"), text("workbook", lang)),
+        ]
         cells = " · ".join(link.html if isinstance(link, _Raw) else html.escape(link) for link in links)
         parts.append(f'<p class="callout">{cells}</p>')
 
@@ -331,8 +365,10 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     parts.append(heading_html(text("tables", lang)))
     files = sorted(p for p in (run_dir / "tables").glob("*") if p.suffix in (".csv", ".parquet") and p.is_file())
     if files:
-        listing = pd.DataFrame([[_link(p.relative_to(run_dir).as_posix(), p.name), _size(p)] for p in files],
-                               columns=[text("file", lang), text("size", lang)])
+        listing = pd.DataFrame(
+            [[_link(p.relative_to(run_dir).as_posix(), p.name), _size(p)] for p in files],
+            columns=[text("file", lang), text("size", lang)],
+        )
         parts.append(table_html(listing, numeric=[text("size", lang)]))
     else:
         parts.append(note_html(text("no_tables", lang)))
@@ -345,16 +381,26 @@ def write_index(run_dir: str | Path, *, pages: list[dict], lang: str = "zh") -> 
     parts.append(provenance_html(tables.manifest, lang=lang, full=True))
 
     title = html.escape(text("title", lang))
-    document = (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
-                f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+    document = (
+        f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
+        f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
     path = run_dir / "index.html"
     path.write_text(document, encoding="utf-8")
     return path
 
 
-def run_table_html(run_dir: str | Path, name: str, *, lang: str = "zh", query: str | None = None,
-                   columns: Sequence[str] | None = None, max_rows: int = 60, hint: str = "") -> str:
+def run_table_html(
+    run_dir: str | Path,
+    name: str,
+    *,
+    lang: str = "zh",
+    query: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_rows: int = 60,
+    hint: str = "",
+) -> str:
     """A table of the run (``tables/<name>.csv``) made readable, or a note when it is absent.
 
     ``query`` filters rows (:meth:`pandas.DataFrame.query`), ``columns`` selects columns;
@@ -376,4 +422,3 @@ def run_table_html(run_dir: str | Path, name: str, *, lang: str = "zh", query: s
     if len(frame) > max_rows:
         out += note_html(text("rows_shown", lang, shown=max_rows, total=len(frame), name=name))
     return out
-

@@ -218,8 +218,9 @@ def _num(value: float, decimals: int) -> str:
     return text
 
 
-def format_interval(estimate: float, ci_low: float, ci_high: float, *, percent: bool = False,
-                    decimals: int | None = None) -> str:
+def format_interval(
+    estimate: float, ci_low: float, ci_high: float, *, percent: bool = False, decimals: int | None = None
+) -> str:
     """``"estimate (low, high)"`` with a typographic minus.
 
     Parameters
@@ -360,12 +361,18 @@ def load_run(run_dir: str | Path) -> RunTables:
     predictions["month"] = predictions["month"].astype(str)
     diagnostics = _keys(pd.read_csv(tables / "diagnostics.csv", dtype={**keys, "start_month": str}))
     path = tables / "failures.csv"
-    failures = (pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file()
-                else pd.DataFrame(columns=_FAILURE_COLUMNS, dtype=str))
+    failures = (
+        pd.read_csv(path, dtype=str, keep_default_na=False)
+        if path.is_file()
+        else pd.DataFrame(columns=_FAILURE_COLUMNS, dtype=str)
+    )
     failures = _keys(failures.reindex(columns=list(dict.fromkeys([*_FAILURE_COLUMNS, *failures.columns]))))
     path = tables / "national_effects.csv"
-    national = _keys(pd.read_csv(path)) if path.is_file() else pd.DataFrame(
-        columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "k"])
+    national = (
+        _keys(pd.read_csv(path))
+        if path.is_file()
+        else pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "k"])
+    )
     path = run_dir / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     return RunTables(run_dir, effects, predictions, diagnostics, failures, national, manifest)
@@ -400,7 +407,10 @@ _COLUMNS = {
     "unit": {"zh": "单位", "en": "Unit"},
     "direction": {"zh": "导向", "en": "Better"},
     "absolute": {"zh": "绝对效应 [95% CI]", "en": "Absolute effect [95% CI]"},
-    "cumulative_total": {"zh": "累计额外事件数（各省合计）[95% CI]", "en": "Cumulative extra events, all provinces [95% CI]"},
+    "cumulative_total": {
+        "zh": "累计额外事件数（各省合计）[95% CI]",
+        "en": "Cumulative extra events, all provinces [95% CI]",
+    },
     "relative": {"zh": "相对效应 % [95% CI]", "en": "Relative effect, % [95% CI]"},
     "pi": {"zh": "95% 预测区间 %", "en": "95% prediction interval, %"},
     "p": {"zh": "P值", "en": "p"},
@@ -468,8 +478,10 @@ def verdicts(effects: pd.DataFrame) -> pd.DataFrame:
     (see :func:`classify`).
     """
     rows = effects[effects["measure"] == "effect_end_relative"].copy()
-    rows["verdict"] = [classify(e, lo, hi, get_indicator(int(i)).direction)
-                       for e, lo, hi, i in zip(rows["estimate"], rows["ci_low"], rows["ci_high"], rows["indicator"])]
+    rows["verdict"] = [
+        classify(e, lo, hi, get_indicator(int(i)).direction)
+        for e, lo, hi, i in zip(rows["estimate"], rows["ci_low"], rows["ci_high"], rows["indicator"])
+    ]
     return rows
 
 
@@ -488,13 +500,17 @@ def province_effects_table(tables: RunTables, *, province: str, lang: str = "zh"
         ind = get_indicator(int(number))
         a = absolute.loc[number] if number in absolute.index else None
         r = relative.loc[number] if number in relative.index else None
-        rows.append([
-            int(number), ind.name(lang), unit_label(ind.unit, lang),
-            format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
-            format_interval(r["estimate"], r["ci_low"], r["ci_high"], percent=True) if r is not None else "–",
-            format_p(r["p_value"]) if r is not None else "–",
-            verdict_label(r["verdict"], lang) if r is not None else "–",
-        ])
+        rows.append(
+            [
+                int(number),
+                ind.name(lang),
+                unit_label(ind.unit, lang),
+                format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
+                format_interval(r["estimate"], r["ci_low"], r["ci_high"], percent=True) if r is not None else "–",
+                format_p(r["p_value"]) if r is not None else "–",
+                verdict_label(r["verdict"], lang) if r is not None else "–",
+            ]
+        )
     keys = ["indicator", "name", "unit", "absolute", "relative", "p", "verdict"]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
@@ -520,22 +536,44 @@ def national_table(tables: RunTables, *, lang: str = "zh") -> pd.DataFrame:
         a = absolute.loc[number] if number in absolute.index else None
         c = cumulative.loc[number] if number in cumulative.index else None
         verdict = classify(r["estimate"], r["ci_low"], r["ci_high"], ind.direction) if r is not None else None
-        rows.append([
-            int(number), ind.dimension_zh if lang == "zh" else ind.dimension_en, ind.name(lang),
-            unit_label(ind.unit, lang), _DIRECTION_TEXT[ind.direction][lang],
-            format_interval(r["estimate"], r["ci_low"], r["ci_high"], percent=True) if r is not None else "–",
-            (f"({_num(100 * r['pi_low'], 1)}, {_num(100 * r['pi_high'], 1)})"
-             if r is not None and "pi_low" in r else "–"),
-            format_p(r["p_value"]) if r is not None else "–",
-            format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
-            format_count_interval(c["estimate"], c["ci_low"], c["ci_high"]) if c is not None else "–",
-            int(r["k"]) if r is not None and np.isfinite(r.get("k", np.nan)) else "–",
-            _num(r["i2"], 1) if r is not None and "i2" in r else "–",
-            f"{r['tau2']:.2g}" if r is not None and "tau2" in r and np.isfinite(r["tau2"]) else "–",
-            verdict_label(verdict, lang) if verdict else "–",
-        ])
-    keys = ["indicator", "dimension", "name", "unit", "direction", "relative", "pi", "p", "absolute",
-            "cumulative_total", "k", "i2", "tau2", "verdict"]
+        rows.append(
+            [
+                int(number),
+                ind.dimension_zh if lang == "zh" else ind.dimension_en,
+                ind.name(lang),
+                unit_label(ind.unit, lang),
+                _DIRECTION_TEXT[ind.direction][lang],
+                format_interval(r["estimate"], r["ci_low"], r["ci_high"], percent=True) if r is not None else "–",
+                (
+                    f"({_num(100 * r['pi_low'], 1)}, {_num(100 * r['pi_high'], 1)})"
+                    if r is not None and "pi_low" in r
+                    else "–"
+                ),
+                format_p(r["p_value"]) if r is not None else "–",
+                format_interval(a["estimate"], a["ci_low"], a["ci_high"]) if a is not None else "–",
+                format_count_interval(c["estimate"], c["ci_low"], c["ci_high"]) if c is not None else "–",
+                int(r["k"]) if r is not None and np.isfinite(r.get("k", np.nan)) else "–",
+                _num(r["i2"], 1) if r is not None and "i2" in r else "–",
+                f"{r['tau2']:.2g}" if r is not None and "tau2" in r and np.isfinite(r["tau2"]) else "–",
+                verdict_label(verdict, lang) if verdict else "–",
+            ]
+        )
+    keys = [
+        "indicator",
+        "dimension",
+        "name",
+        "unit",
+        "direction",
+        "relative",
+        "pi",
+        "p",
+        "absolute",
+        "cumulative_total",
+        "k",
+        "i2",
+        "tau2",
+        "verdict",
+    ]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
 
@@ -546,8 +584,9 @@ def province_summary(tables: RunTables) -> pd.DataFrame:
     ``inconclusive`` (language-neutral; the index page and notebooks label them).
     """
     fitted = tables.diagnostics.groupby("province")["indicator"].nunique()
-    failed = (tables.failures.groupby("province")["indicator"].nunique() if len(tables.failures)
-              else pd.Series(dtype=int))
+    failed = (
+        tables.failures.groupby("province")["indicator"].nunique() if len(tables.failures) else pd.Series(dtype=int)
+    )
     judged = verdicts(tables.effects)
     counts = pd.crosstab(judged["province"], judged["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
     out = pd.DataFrame({"province": tables.provinces})
@@ -562,8 +601,12 @@ def province_summary_table(tables: RunTables, *, lang: str = "zh") -> pd.DataFra
     """:func:`province_summary` with province names and column labels in ``lang``."""
     _check_lang(lang)
     summary = province_summary(tables)
-    out = pd.DataFrame({_COLUMNS["province"][lang]: [province_name(c, lang) for c in summary["province"]],
-                        _COLUMNS["code"][lang]: summary["province"]})
+    out = pd.DataFrame(
+        {
+            _COLUMNS["province"][lang]: [province_name(c, lang) for c in summary["province"]],
+            _COLUMNS["code"][lang]: summary["province"],
+        }
+    )
     for key in ("fitted", "failed", *VERDICTS):
         out[_COLUMNS[key][lang]] = summary[key].to_numpy()
     return out
@@ -582,11 +625,18 @@ def diagnostics_overview(tables: RunTables, *, lang: str = "zh") -> pd.DataFrame
     rows = []
     for number in sorted(set(diag["indicator"]) | set(failed.index)):
         d = diag[diag["indicator"] == number]
-        rows.append([
-            int(number), get_indicator(int(number)).name(lang), len(d), int(failed.get(number, 0)),
-            int((~d["converged"].astype(bool)).sum()), _num(d["phi"].median(), 2), _num(d["durbin_watson"].median(), 2),
-            int((d["ljung_box_p"] < 0.05).sum()),
-        ])
+        rows.append(
+            [
+                int(number),
+                get_indicator(int(number)).name(lang),
+                len(d),
+                int(failed.get(number, 0)),
+                int((~d["converged"].astype(bool)).sum()),
+                _num(d["phi"].median(), 2),
+                _num(d["durbin_watson"].median(), 2),
+                int((d["ljung_box_p"] < 0.05).sum()),
+            ]
+        )
     keys = ["indicator", "name", "series", "failed", "not_converged", "phi_median", "dw_median", "ljung_box_low"]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
@@ -597,13 +647,36 @@ def diagnostics_table(tables: RunTables, *, province: str, lang: str = "zh") -> 
     diag = tables.diagnostics[tables.diagnostics["province"] == str(province)].sort_values("indicator")
     rows = []
     for row in diag.itertuples(index=False):
-        rows.append([
-            int(row.indicator), get_indicator(int(row.indicator)).name(lang), row.family, row.start_month,
-            int(row.n_pre), int(row.n_post), int(row.washin), _num(row.phi, 2), _num(row.pearson_dispersion, 2),
-            _num(row.durbin_watson, 2), format_p(row.ljung_box_p), _YES_NO[bool(row.converged)][lang],
-        ])
-    keys = ["indicator", "name", "family", "start", "n_pre", "n_post", "washin", "phi", "dispersion",
-            "durbin_watson", "ljung_box_p", "converged"]
+        rows.append(
+            [
+                int(row.indicator),
+                get_indicator(int(row.indicator)).name(lang),
+                row.family,
+                row.start_month,
+                int(row.n_pre),
+                int(row.n_post),
+                int(row.washin),
+                _num(row.phi, 2),
+                _num(row.pearson_dispersion, 2),
+                _num(row.durbin_watson, 2),
+                format_p(row.ljung_box_p),
+                _YES_NO[bool(row.converged)][lang],
+            ]
+        )
+    keys = [
+        "indicator",
+        "name",
+        "family",
+        "start",
+        "n_pre",
+        "n_post",
+        "washin",
+        "phi",
+        "dispersion",
+        "durbin_watson",
+        "ljung_box_p",
+        "converged",
+    ]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
 
@@ -613,8 +686,17 @@ def failures_table(tables: RunTables, *, province: str | None = None, lang: str 
     failures = tables.failures
     if province is not None:
         failures = failures[failures["province"] == str(province)]
-    rows = [[province_name(f.province, lang), int(f.indicator), get_indicator(int(f.indicator)).name(lang),
-             f.stage, f.error, f.message] for f in failures.itertuples(index=False)]
+    rows = [
+        [
+            province_name(f.province, lang),
+            int(f.indicator),
+            get_indicator(int(f.indicator)).name(lang),
+            f.stage,
+            f.error,
+            f.message,
+        ]
+        for f in failures.itertuples(index=False)
+    ]
     keys = ["province", "indicator", "name", "stage", "error", "message"]
     return pd.DataFrame(rows, columns=_header(keys, lang))
 
@@ -748,11 +830,14 @@ def readable_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         if column == "province":
             shown = [province_name(str(v), lang) for v in values]
         elif column == "measure":
-            shown = [measure_label(v, lang) if isinstance(v, str) and v in _MEASURES else _fmt(v, column)
-                     for v in values]
+            shown = [
+                measure_label(v, lang) if isinstance(v, str) and v in _MEASURES else _fmt(v, column) for v in values
+            ]
         elif column == "verdict":
-            shown = [verdict_label(v, lang) if v in ("improvement", "deterioration", "inconclusive")
-                     else _fmt(v, column) for v in values]
+            shown = [
+                verdict_label(v, lang) if v in ("improvement", "deterioration", "inconclusive") else _fmt(v, column)
+                for v in values
+            ]
         else:
             shown = [_fmt(v, str(column)) for v in values]
         label = _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column))
@@ -766,6 +851,10 @@ _MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_
 def readable_numeric_columns(frame: pd.DataFrame, shown: pd.DataFrame, lang: str) -> tuple[str, ...]:
     """Labels of the numeric columns of :func:`readable_table`'s output (to right-align)."""
     labels = {str(column): _GENERIC_COLUMNS.get(str(column), {}).get(lang, str(column)) for column in frame.columns}
-    return tuple(labels[str(column)] for column in frame.columns
-                 if labels[str(column)] in shown.columns and pd.api.types.is_numeric_dtype(frame[column])
-                 and column not in ("indicator",))
+    return tuple(
+        labels[str(column)]
+        for column in frame.columns
+        if labels[str(column)] in shown.columns
+        and pd.api.types.is_numeric_dtype(frame[column])
+        and column not in ("indicator",)
+    )

@@ -27,33 +27,53 @@ __all__ = ["SHEET_DESCRIPTIONS", "read_table", "run_table_files", "sheet_name", 
 
 #: What each known table holds, for the README sheet.
 SHEET_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "effects": {"zh": "各省 × 指标 × 效应量：估计值、标准误、95% CI、P 值", "en": "Province × indicator × measure: "
-                "estimate, standard error, 95% CI, p-value"},
-    "predictions": {"zh": "逐月观测值、拟合值与反事实值及 95% 置信带", "en": "Per month: observed, fitted and "
-                    "counterfactual values with 95% confidence bands"},
-    "diagnostics": {"zh": "各序列模型诊断（AR(1) φ、离散度、Durbin-Watson、Ljung-Box）", "en": "Per series: model "
-                    "diagnostics (AR(1) φ, dispersion, Durbin-Watson, Ljung-Box)"},
+    "effects": {
+        "zh": "各省 × 指标 × 效应量：估计值、标准误、95% CI、P 值",
+        "en": "Province × indicator × measure: estimate, standard error, 95% CI, p-value",
+    },
+    "predictions": {
+        "zh": "逐月观测值、拟合值与反事实值及 95% 置信带",
+        "en": "Per month: observed, fitted and counterfactual values with 95% confidence bands",
+    },
+    "diagnostics": {
+        "zh": "各序列模型诊断（AR(1) φ、离散度、Durbin-Watson、Ljung-Box）",
+        "en": "Per series: model diagnostics (AR(1) φ, dispersion, Durbin-Watson, Ljung-Box)",
+    },
     "failures": {"zh": "未能拟合的序列及原因", "en": "Series that could not be fitted, with the reason"},
-    "national_effects": {"zh": "全国随机效应合并结果（τ²、I²、预测区间）", "en": "National random-effects pooled "
-                         "estimates (τ², I², prediction interval)"},
+    "national_effects": {
+        "zh": "全国随机效应合并结果（τ²、I²、预测区间）",
+        "en": "National random-effects pooled estimates (τ², I², prediction interval)",
+    },
     "recovery": {"zh": "合成数据：估计值与已知真值对照", "en": "Synthetic data: estimates against the known truth"},
-    "recovery_summary": {"zh": "合成数据：覆盖率、假阳性率与检验效能", "en": "Synthetic data: coverage, "
-                         "false-positive rate and power"},
+    "recovery_summary": {
+        "zh": "合成数据：覆盖率、假阳性率与检验效能",
+        "en": "Synthetic data: coverage, false-positive rate and power",
+    },
     "robustness": {"zh": "稳健性分析", "en": "Robustness analyses"},
     "power": {"zh": "检验效能分析", "en": "Power analysis"},
     "data_quality": {"zh": "数据质量检查", "en": "Data quality checks"},
-    "findings": {"zh": "全国结论（报告摘要所依据的表），含中英文表述", "en": "National findings behind the report's "
-                 "summary, with sentences in Chinese and English"},
-    "manifest": {"zh": "运行清单（manifest.json）展开为键值对", "en": "The run manifest (manifest.json) as key/value "
-                 "rows"},
+    "findings": {
+        "zh": "全国结论（报告摘要所依据的表），含中英文表述",
+        "en": "National findings behind the report's summary, with sentences in Chinese and English",
+    },
+    "manifest": {
+        "zh": "运行清单（manifest.json）展开为键值对",
+        "en": "The run manifest (manifest.json) as key/value rows",
+    },
 }
 _README_TEXT = {
-    "title": {"zh": "全面提升医疗质量行动计划（2023—2025年）效果评估：数据表", "en": "Evaluation of the Action Plan "
-              "for Comprehensive Improvement of Medical Quality (2023–2025): tables"},
-    "columns": {"zh": ["工作表", "来源文件", "行数", "列数", "内容"],
-                "en": ["Sheet", "Source file", "Rows", "Columns", "Content"]},
-    "note": {"zh": "各工作表的列名与取值与运行目录中的文件一致（未经四舍五入）。",
-             "en": "Column names and values are as in the run's files (not rounded)."},
+    "title": {
+        "zh": "全面提升医疗质量行动计划（2023—2025年）效果评估：数据表",
+        "en": "Evaluation of the Action Plan for Comprehensive Improvement of Medical Quality (2023–2025): tables",
+    },
+    "columns": {
+        "zh": ["工作表", "来源文件", "行数", "列数", "内容"],
+        "en": ["Sheet", "Source file", "Rows", "Columns", "Content"],
+    },
+    "note": {
+        "zh": "各工作表的列名与取值与运行目录中的文件一致（未经四舍五入）。",
+        "en": "Column names and values are as in the run's files (not rounded).",
+    },
 }
 _EXCEL_MAX_ROWS = 1_048_576
 _INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -77,7 +97,7 @@ def sheet_name(stem: str, taken: set[str] | None = None) -> str:
     while name.lower() in {t.lower() for t in taken}:
         k += 1
         suffix = f"~{k}"
-        name = base[:31 - len(suffix)] + suffix
+        name = base[: 31 - len(suffix)] + suffix
     return name
 
 
@@ -164,8 +184,9 @@ def _write_sheet(workbook, name: str, frame: pd.DataFrame) -> None:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
 
 
-def write_workbook(run_dir: str | Path, path: str | Path, *, lang: str = "zh",
-                   findings: pd.DataFrame | None = None) -> Path:
+def write_workbook(
+    run_dir: str | Path, path: str | Path, *, lang: str = "zh", findings: pd.DataFrame | None = None
+) -> Path:
     """Write every table of ``run_dir`` to the workbook ``path``.
 
     Parameters

@@ -49,11 +49,11 @@ from scipy import optimize, stats
 from analysis.data import synthetic
 from analysis.data.contract import validate_panel
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import POOLED_MEASURES, national_effects
-from analysis.synthesis.recovery import recovery_table
 from analysis.evaluation.settings import EvaluationSettings
 from analysis.synthesis.multiplicity import adjust_pvalues
+from analysis.synthesis.national import POOLED_MEASURES, national_effects
 from analysis.synthesis.placebo import placebo_panel, rejection_rates
+from analysis.synthesis.recovery import recovery_table
 
 __all__ = [
     "CONFOUNDED_INDICATORS",
@@ -99,8 +99,11 @@ def _pooling_scale(measure: pd.Series, values: pd.Series | np.ndarray) -> np.nda
 def _long_truth(truth: pd.DataFrame) -> pd.DataFrame:
     """The generator's truth as one row per province x indicator x pooled measure."""
     long = truth.assign(province=truth["province"].astype(str)).melt(
-        id_vars=["province", "indicator", "zero_effect", "confounded"], value_vars=list(POOLED_MEASURES),
-        var_name="measure", value_name="true_value")
+        id_vars=["province", "indicator", "zero_effect", "confounded"],
+        value_vars=list(POOLED_MEASURES),
+        var_name="measure",
+        value_name="true_value",
+    )
     long["true_pooled"] = _pooling_scale(long["measure"], long["true_value"])
     return long
 
@@ -131,13 +134,19 @@ def superpopulation_means(indicators: Iterable[int]) -> pd.DataFrame:
     rows = []
     for number in indicators:
         level, slope = synthetic.mean_plan_effect(int(number))
-        rows += [{"indicator": int(number), "measure": "level_change", "true_mean": level},
-                 {"indicator": int(number), "measure": "slope_change", "true_mean": slope}]
+        rows += [
+            {"indicator": int(number), "measure": "level_change", "true_mean": level},
+            {"indicator": int(number), "measure": "slope_change", "true_mean": slope},
+        ]
     return pd.DataFrame(rows, columns=["indicator", "measure", "true_mean"])
 
 
-def reference_means(*, indicators: Sequence[int], provinces: Sequence[str] | None = None,
-                    seeds: Iterable[int] = range(REFERENCE_SEED0, REFERENCE_SEED0 + 200)) -> pd.DataFrame:
+def reference_means(
+    *,
+    indicators: Sequence[int],
+    provinces: Sequence[str] | None = None,
+    seeds: Iterable[int] = range(REFERENCE_SEED0, REFERENCE_SEED0 + 200),
+) -> pd.DataFrame:
     """The national estimand of every pooled measure, on the pooling scale.
 
     Level and slope changes take their closed form (:func:`superpopulation_means`). The
@@ -171,13 +180,18 @@ def reference_means(*, indicators: Sequence[int], provinces: Sequence[str] | Non
      ['level_change', 'closed form', 160], ['slope_change', 'closed form', 160]]
     """
     month = str(synthetic.EVALUATION_MONTH)
-    frames = [synthetic.generate(seed, start=month, end=month, provinces=provinces, indicators=list(indicators)).truth
-              for seed in seeds]
+    frames = [
+        synthetic.generate(seed, start=month, end=month, provinces=provinces, indicators=list(indicators)).truth
+        for seed in seeds
+    ]
     if not frames:
         raise ValueError("reference_means needs at least one seed")
     long = _long_truth(pd.concat(frames, ignore_index=True))
-    out = long.groupby(["indicator", "measure"], sort=True)["true_pooled"].agg(
-        mc_mean="mean", mc_sd="std", n_draws="size").reset_index()
+    out = (
+        long.groupby(["indicator", "measure"], sort=True)["true_pooled"]
+        .agg(mc_mean="mean", mc_sd="std", n_draws="size")
+        .reset_index()
+    )
     out["mc_se"] = out.pop("mc_sd") / np.sqrt(out["n_draws"])
     closed = superpopulation_means(indicators).rename(columns={"true_mean": "closed"})
     out = out.merge(closed, on=["indicator", "measure"], how="left")
@@ -208,8 +222,11 @@ def finite_population_means(truth: pd.DataFrame) -> pd.DataFrame:
     [['effect_end_absolute', 1.5], ['effect_end_relative', 0.5], ['level_change', 0.1], ['slope_change', 0.005]]
     """
     long = _long_truth(truth)
-    return long.groupby(["indicator", "measure"], sort=True).agg(
-        truth_finite=("true_pooled", "mean"), confounded=("confounded", "any")).reset_index()
+    return (
+        long.groupby(["indicator", "measure"], sort=True)
+        .agg(truth_finite=("true_pooled", "mean"), confounded=("confounded", "any"))
+        .reset_index()
+    )
 
 
 def finite_totals(truth: pd.DataFrame) -> pd.DataFrame:
@@ -225,14 +242,19 @@ def finite_totals(truth: pd.DataFrame) -> pd.DataFrame:
     [[31, 'effect_cumulative', -15.0]]
     """
     rows = truth[np.isfinite(truth["effect_cumulative"].astype(float))]
-    out = rows.groupby("indicator", sort=True).agg(true_mean=("effect_cumulative", "sum"),
-                                                   confounded=("confounded", "any")).reset_index()
+    out = (
+        rows.groupby("indicator", sort=True)
+        .agg(true_mean=("effect_cumulative", "sum"), confounded=("confounded", "any"))
+        .reset_index()
+    )
     return out.assign(measure="effect_cumulative", truth_finite=out["true_mean"])[
-        ["indicator", "measure", "true_mean", "truth_finite", "confounded"]]
+        ["indicator", "measure", "true_mean", "truth_finite", "confounded"]
+    ]
 
 
-def national_coverage_table(national: pd.DataFrame, *, reference: pd.DataFrame, finite: pd.DataFrame,
-                            alpha: float = 0.05) -> pd.DataFrame:
+def national_coverage_table(
+    national: pd.DataFrame, *, reference: pd.DataFrame, finite: pd.DataFrame, alpha: float = 0.05
+) -> pd.DataFrame:
     """Compare national estimates with the estimand, on the pooling scale.
 
     Parameters
@@ -272,8 +294,12 @@ def national_coverage_table(national: pd.DataFrame, *, reference: pd.DataFrame, 
     frame = national[[*keys, "k", "estimate", "ci_low", "ci_high", "p_value"]].copy()
     for column in ("estimate", "ci_low", "ci_high"):
         frame[column] = _pooling_scale(frame["measure"], frame[column])
-    frame = frame.merge(reference[[*keys, "true_mean"]].rename(columns={"true_mean": "truth"}), on=keys,
-                        how="inner", validate="one_to_one")
+    frame = frame.merge(
+        reference[[*keys, "true_mean"]].rename(columns={"true_mean": "truth"}),
+        on=keys,
+        how="inner",
+        validate="one_to_one",
+    )
     frame = frame.merge(finite[[*keys, "truth_finite", "confounded"]], on=keys, how="left", validate="one_to_one")
     frame["confounded"] = frame["confounded"].fillna(False).astype(bool)
     frame["covered"] = (frame["ci_low"] <= frame["truth"]) & (frame["truth"] <= frame["ci_high"])
@@ -282,8 +308,22 @@ def national_coverage_table(national: pd.DataFrame, *, reference: pd.DataFrame, 
     # On the pooling scale the interval is symmetric about the estimate.
     frame["standardised_error"] = frame["error"] / ((frame["ci_high"] - frame["ci_low"]) / 2)
     frame["significant"] = frame["p_value"] < alpha
-    columns = [*keys, "confounded", "k", "truth", "truth_finite", "estimate", "ci_low", "ci_high", "p_value",
-               "covered", "covered_finite", "error", "standardised_error", "significant"]
+    columns = [
+        *keys,
+        "confounded",
+        "k",
+        "truth",
+        "truth_finite",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "covered",
+        "covered_finite",
+        "error",
+        "standardised_error",
+        "significant",
+    ]
     return frame[columns].sort_values(keys, ignore_index=True)
 
 
@@ -341,8 +381,9 @@ def placebo_national(placebo: pd.DataFrame, *, settings: EvaluationSettings | No
 # ---------------------------------------------------------------------------------------
 
 
-def true_discoveries(tests: pd.DataFrame, *, q: float = 0.05, by: Sequence[str] = ("replicate", "measure")
-                     ) -> pd.DataFrame:
+def true_discoveries(
+    tests: pd.DataFrame, *, q: float = 0.05, by: Sequence[str] = ("replicate", "measure")
+) -> pd.DataFrame:
     """Benjamini-Hochberg discoveries and their false discovery proportion per family.
 
     Parameters
@@ -384,10 +425,18 @@ def true_discoveries(tests: pd.DataFrame, *, q: float = 0.05, by: Sequence[str] 
     frame["sign_error"] = frame["discovered"] & wrong
     frame["true_hit"] = frame["discovered"] & ~frame["null"]
     valid = frame[frame["p_value"].notna()]
-    out = valid.groupby(by, sort=True).agg(
-        m=("p_value", "size"), m0=("null", "sum"), discoveries=("discovered", "sum"),
-        false_discoveries=("false", "sum"), sign_errors=("sign_error", "sum"), true_hits=("true_hit", "sum"),
-    ).reset_index()
+    out = (
+        valid.groupby(by, sort=True)
+        .agg(
+            m=("p_value", "size"),
+            m0=("null", "sum"),
+            discoveries=("discovered", "sum"),
+            false_discoveries=("false", "sum"),
+            sign_errors=("sign_error", "sum"),
+            true_hits=("true_hit", "sum"),
+        )
+        .reset_index()
+    )
     counts = ["m", "m0", "discoveries", "false_discoveries", "sign_errors", "true_hits"]
     out[counts] = out[counts].astype(int)
     found = out["discoveries"].clip(lower=1)
@@ -398,8 +447,13 @@ def true_discoveries(tests: pd.DataFrame, *, q: float = 0.05, by: Sequence[str] 
     return out
 
 
-def holm_fwer(tests: pd.DataFrame, *, primary: Iterable[int], alpha: float = 0.05,
-              family: Sequence[str] = ("replicate", "province", "measure")) -> pd.DataFrame:
+def holm_fwer(
+    tests: pd.DataFrame,
+    *,
+    primary: Iterable[int],
+    alpha: float = 0.05,
+    family: Sequence[str] = ("replicate", "province", "measure"),
+) -> pd.DataFrame:
     """Holm's procedure over the primary indicators: was any true null rejected?
 
     Parameters
@@ -433,8 +487,11 @@ def holm_fwer(tests: pd.DataFrame, *, primary: Iterable[int], alpha: float = 0.0
     frame = adjust_pvalues(chosen, primary=primary, holm_by=family)
     frame["null"] = frame["null"].astype(bool)
     frame["false_rejection"] = frame["null"] & (frame["p_holm"] <= alpha)
-    out = frame.groupby(family, sort=True).agg(m=("p_value", "size"), m0=("null", "sum"),
-                                               any_false_rejection=("false_rejection", "any")).reset_index()
+    out = (
+        frame.groupby(family, sort=True)
+        .agg(m=("p_value", "size"), m0=("null", "sum"), any_false_rejection=("false_rejection", "any"))
+        .reset_index()
+    )
     return out[out["m0"] > 0].reset_index(drop=True)
 
 
@@ -478,9 +535,17 @@ class StudyTables:
     timing: pd.DataFrame
 
 
-def _replicate(seed: int, *, provinces: Sequence[str] | None, indicators: Sequence[int],
-               settings: EvaluationSettings, reference: pd.DataFrame, placebo: bool, offsets: Sequence[int],
-               workers: int) -> dict[str, pd.DataFrame | float]:
+def _replicate(
+    seed: int,
+    *,
+    provinces: Sequence[str] | None,
+    indicators: Sequence[int],
+    settings: EvaluationSettings,
+    reference: pd.DataFrame,
+    placebo: bool,
+    offsets: Sequence[int],
+    workers: int,
+) -> dict[str, pd.DataFrame | float]:
     data = synthetic.generate(seed, provinces=provinces, indicators=indicators)
     panel = validate_panel(data.panel, source=f"synthetic panel (seed {seed})")
     starts = {r.province: pd.Period(r.start_month, "M") for r in data.plan_dates.itertuples()}
@@ -493,8 +558,7 @@ def _replicate(seed: int, *, provinces: Sequence[str] | None, indicators: Sequen
     reference = pd.concat([reference, totals[["indicator", "measure", "true_mean"]]], ignore_index=True)
     finite = pd.concat([finite, totals[["indicator", "measure", "truth_finite", "confounded"]]], ignore_index=True)
     out: dict[str, pd.DataFrame | float] = {
-        "national": national_coverage_table(national, reference=reference, finite=finite,
-                                            alpha=1 - settings.level),
+        "national": national_coverage_table(national, reference=reference, finite=finite, alpha=1 - settings.level),
         "provincial": recovery_table(fitted.effects[fitted.effects["measure"].isin(POOLED_MEASURES)], data.truth),
         "failures": fitted.failures.assign(stage="fit"),
         "fit_seconds": fit_seconds,
@@ -505,13 +569,20 @@ def _replicate(seed: int, *, provinces: Sequence[str] | None, indicators: Sequen
         table, failures = placebo_panel(panel, starts=starts, settings=settings, offsets=offsets, workers=workers)
         out["placebo_seconds"] = time.perf_counter() - tick
         confounded = data.truth.assign(province=data.truth["province"].astype(str))[
-            ["province", "indicator", "confounded"]]
+            ["province", "indicator", "confounded"]
+        ]
         out["placebo"] = table.merge(confounded, on=["province", "indicator"], how="left")
         zero = finite.assign(truth_finite=0.0)
         pooled = placebo_national(table, settings=settings)
-        parts = [national_coverage_table(rows, reference=zero.rename(columns={"truth_finite": "true_mean"}),
-                                         finite=zero, alpha=1 - settings.level).assign(offset=int(offset))
-                 for offset, rows in pooled.groupby("offset", sort=True)]
+        parts = [
+            national_coverage_table(
+                rows,
+                reference=zero.rename(columns={"truth_finite": "true_mean"}),
+                finite=zero,
+                alpha=1 - settings.level,
+            ).assign(offset=int(offset))
+            for offset, rows in pooled.groupby("offset", sort=True)
+        ]
         out["placebo_national"] = pd.concat(parts, ignore_index=True)
         out["failures"] = pd.concat([out["failures"], failures.assign(stage="placebo")], ignore_index=True)
     return out
@@ -580,20 +651,38 @@ def simulation_study(
     if set(reference_seeds) & set(seeds):
         raise ValueError("reference_seeds overlap the study seeds: the estimand must not reuse the replicates")
     reference = reference_means(indicators=indicators, provinces=provinces, seeds=reference_seeds)
-    collected: dict[str, list[pd.DataFrame]] = {k: [] for k in ("national", "provincial", "placebo",
-                                                                 "placebo_national", "failures")}
+    collected: dict[str, list[pd.DataFrame]] = {
+        k: [] for k in ("national", "provincial", "placebo", "placebo_national", "failures")
+    }
     timing = []
     for replicate, seed in enumerate(seeds):
-        out = _replicate(seed, provinces=provinces, indicators=indicators, settings=settings,
-                         reference=reference, placebo=seed in placebo_set, offsets=offsets, workers=workers)
+        out = _replicate(
+            seed,
+            provinces=provinces,
+            indicators=indicators,
+            settings=settings,
+            reference=reference,
+            placebo=seed in placebo_set,
+            offsets=offsets,
+            workers=workers,
+        )
         for name in collected:
             if name in out:
                 collected[name].append(out[name].assign(replicate=replicate, seed=seed))
-        timing.append({"replicate": replicate, "seed": seed, "fit_seconds": out["fit_seconds"],
-                       "placebo_seconds": out["placebo_seconds"]})
+        timing.append(
+            {
+                "replicate": replicate,
+                "seed": seed,
+                "fit_seconds": out["fit_seconds"],
+                "placebo_seconds": out["placebo_seconds"],
+            }
+        )
         if progress:
-            print(f"replicate {replicate + 1}/{len(seeds)} (seed {seed}): fit {out['fit_seconds']:.1f} s, "
-                  f"placebo {out['placebo_seconds']:.1f} s", flush=True)
+            print(
+                f"replicate {replicate + 1}/{len(seeds)} (seed {seed}): fit {out['fit_seconds']:.1f} s, "
+                f"placebo {out['placebo_seconds']:.1f} s",
+                flush=True,
+            )
 
     def stack(name: str) -> pd.DataFrame:
         frames = [f for f in collected[name] if not f.empty]
@@ -602,14 +691,26 @@ def simulation_study(
         table = pd.concat(frames, ignore_index=True)
         return table[["replicate", "seed", *[c for c in table.columns if c not in ("replicate", "seed")]]]
 
-    return StudyTables(national=stack("national"), provincial=stack("provincial"), placebo=stack("placebo"),
-                       placebo_national=stack("placebo_national"), reference=reference,
-                       failures=stack("failures"), timing=pd.DataFrame(timing))
+    return StudyTables(
+        national=stack("national"),
+        provincial=stack("provincial"),
+        placebo=stack("placebo"),
+        placebo_national=stack("placebo_national"),
+        reference=reference,
+        failures=stack("failures"),
+        timing=pd.DataFrame(timing),
+    )
 
 
-def national_coverage_study(*, seeds: Sequence[int], provinces: Sequence[str] | None = None,
-                            indicators: Sequence[int] | None = None, settings: EvaluationSettings | None = None,
-                            workers: int = 1, reference_seeds: Sequence[int] | None = None) -> pd.DataFrame:
+def national_coverage_study(
+    *,
+    seeds: Sequence[int],
+    provinces: Sequence[str] | None = None,
+    indicators: Sequence[int] | None = None,
+    settings: EvaluationSettings | None = None,
+    workers: int = 1,
+    reference_seeds: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """National estimates against the estimand, one row per replicate x indicator x measure.
 
     The coverage part of :func:`simulation_study` alone (no placebo tests).
@@ -634,8 +735,15 @@ def national_coverage_study(*, seeds: Sequence[int], provinces: Sequence[str] | 
     >>> table.groupby("replicate").size().tolist(), bool(table["covered"].isin([True, False]).all())
     ([4, 4], True)
     """
-    return simulation_study(seeds=seeds, placebo_seeds=(), provinces=provinces, indicators=indicators,
-                            settings=settings, workers=workers, reference_seeds=reference_seeds).national
+    return simulation_study(
+        seeds=seeds,
+        placebo_seeds=(),
+        provinces=provinces,
+        indicators=indicators,
+        settings=settings,
+        workers=workers,
+        reference_seeds=reference_seeds,
+    ).national
 
 
 # ---------------------------------------------------------------------------------------
@@ -683,22 +791,47 @@ def coverage_by_indicator(national: pd.DataFrame) -> pd.DataFrame:
     >>> coverage_by_indicator(national)[["n", "coverage", "mean_bias", "mean_ci_width"]].round(3).values.tolist()
     [[2.0, 1.0, -0.05, 0.6]]
     """
-    frame = national.assign(error=national["estimate"] - national["truth"],
-                            width=national["ci_high"] - national["ci_low"])
-    out = frame.groupby(["indicator", "measure"], sort=True).agg(
-        confounded=("confounded", "any"), n=("covered", "size"), truth=("truth", "mean"),
-        coverage=("covered", "mean"), coverage_finite=("covered_finite", "mean"), mean_bias=("error", "mean"),
-        rmse=("error", lambda e: float(np.sqrt(np.mean(e**2)))), mean_ci_width=("width", "mean"),
-        significant=("significant", "mean")).reset_index()
+    frame = national.assign(
+        error=national["estimate"] - national["truth"], width=national["ci_high"] - national["ci_low"]
+    )
+    out = (
+        frame.groupby(["indicator", "measure"], sort=True)
+        .agg(
+            confounded=("confounded", "any"),
+            n=("covered", "size"),
+            truth=("truth", "mean"),
+            coverage=("covered", "mean"),
+            coverage_finite=("covered_finite", "mean"),
+            mean_bias=("error", "mean"),
+            rmse=("error", lambda e: float(np.sqrt(np.mean(e**2)))),
+            mean_ci_width=("width", "mean"),
+            significant=("significant", "mean"),
+        )
+        .reset_index()
+    )
     out["mc_se"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["n"])
     with np.errstate(divide="ignore", invalid="ignore"):
         out["relative_bias"] = out["mean_bias"] / out["truth"].abs()
-    return out[["indicator", "measure", "confounded", "n", "truth", "coverage", "mc_se", "coverage_finite",
-                "mean_bias", "relative_bias", "rmse", "mean_ci_width", "significant"]]
+    return out[
+        [
+            "indicator",
+            "measure",
+            "confounded",
+            "n",
+            "truth",
+            "coverage",
+            "mc_se",
+            "coverage_finite",
+            "mean_bias",
+            "relative_bias",
+            "rmse",
+            "mean_ci_width",
+            "significant",
+        ]
+    ]
 
 
-def coverage_summary(national: pd.DataFrame, *, by: Sequence[str] = ("measure",), level: float = 0.95
-                     ) -> pd.DataFrame:
+def coverage_summary(national: pd.DataFrame, *, by: Sequence[str] = ("measure",), level: float = 0.95) -> pd.DataFrame:
     """Coverage with its Monte Carlo SE per measure and overall (``measure == "all"``).
 
     Parameters
@@ -733,21 +866,28 @@ def coverage_summary(national: pd.DataFrame, *, by: Sequence[str] = ("measure",)
         zero = frame["truth"] == 0
         coverage = float(frame["covered"].mean())
         mc_se = _clustered_se(frame.assign(covered=frame["covered"].astype(float)), "covered")
-        return {"n": len(frame), "coverage": coverage, "mc_se": mc_se,
-                "z_vs_nominal": (coverage - level) / mc_se if mc_se > 0 else np.nan,
-                "coverage_finite": float(frame["covered_finite"].mean()),
-                "mean_standardised_bias": float(frame["standardised_error"].mean()),
-                "false_positive_rate": float(frame.loc[zero, "significant"].mean()) if zero.any() else np.nan,
-                "share_significant": float(frame["significant"].mean())}
+        return {
+            "n": len(frame),
+            "coverage": coverage,
+            "mc_se": mc_se,
+            "z_vs_nominal": (coverage - level) / mc_se if mc_se > 0 else np.nan,
+            "coverage_finite": float(frame["covered_finite"].mean()),
+            "mean_standardised_bias": float(frame["standardised_error"].mean()),
+            "false_positive_rate": float(frame.loc[zero, "significant"].mean()) if zero.any() else np.nan,
+            "share_significant": float(frame["significant"].mean()),
+        }
 
-    rows = [{**dict(zip(by, key if isinstance(key, tuple) else (key,))), **one(group)}
-            for key, group in national.groupby(by, sort=True)]
+    rows = [
+        {**dict(zip(by, key if isinstance(key, tuple) else (key,))), **one(group)}
+        for key, group in national.groupby(by, sort=True)
+    ]
     rows.append({**{k: "all" if i == 0 else "" for i, k in enumerate(by)}, **one(national)})
     return pd.DataFrame(rows)
 
 
-def multiplicity_summary(discoveries: pd.DataFrame, fwer: pd.DataFrame | None = None, *,
-                         by: Sequence[str] = ("measure",)) -> pd.DataFrame:
+def multiplicity_summary(
+    discoveries: pd.DataFrame, fwer: pd.DataFrame | None = None, *, by: Sequence[str] = ("measure",)
+) -> pd.DataFrame:
     """False discovery rate (mean FDP over replicates) and Holm's family-wise error rate.
 
     Parameters
@@ -775,18 +915,31 @@ def multiplicity_summary(discoveries: pd.DataFrame, fwer: pd.DataFrame | None = 
     [[0.1, 0.5]]
     """
     by = list(by)
-    out = discoveries.groupby(by, sort=True).agg(
-        replicates=("fdp", "size"), mean_m=("m", "mean"), mean_m0=("m0", "mean"),
-        mean_discoveries=("discoveries", "mean"), fdr=("fdp", "mean"),
-        fdr_sd=("fdp", "std"), directional_fdr=("directional_fdp", "mean"),
-        p_any_false=("false_discoveries", lambda v: float((v > 0).mean())), power=("power", "mean"),
-    ).reset_index()
+    out = (
+        discoveries.groupby(by, sort=True)
+        .agg(
+            replicates=("fdp", "size"),
+            mean_m=("m", "mean"),
+            mean_m0=("m0", "mean"),
+            mean_discoveries=("discoveries", "mean"),
+            fdr=("fdp", "mean"),
+            fdr_sd=("fdp", "std"),
+            directional_fdr=("directional_fdp", "mean"),
+            p_any_false=("false_discoveries", lambda v: float((v > 0).mean())),
+            power=("power", "mean"),
+        )
+        .reset_index()
+    )
     out["fdr_mc_se"] = out.pop("fdr_sd") / np.sqrt(out["replicates"])
     if fwer is not None and not fwer.empty:
-        families = fwer.groupby(by, sort=True).agg(
-            holm_families=("any_false_rejection", "size"), holm_fwer=("any_false_rejection", "mean")).reset_index()
-        families["holm_fwer_mc_se"] = np.sqrt(families["holm_fwer"] * (1 - families["holm_fwer"])
-                                              / families["holm_families"])
+        families = (
+            fwer.groupby(by, sort=True)
+            .agg(holm_families=("any_false_rejection", "size"), holm_fwer=("any_false_rejection", "mean"))
+            .reset_index()
+        )
+        families["holm_fwer_mc_se"] = np.sqrt(
+            families["holm_fwer"] * (1 - families["holm_fwer"]) / families["holm_families"]
+        )
         out = out.merge(families, on=by, how="left")
     return out
 
@@ -823,8 +976,9 @@ def _markdown(frame: pd.DataFrame, *, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def report_tables(tables: StudyTables, *, settings: EvaluationSettings | None = None, q: float = 0.05
-                  ) -> dict[str, pd.DataFrame]:
+def report_tables(
+    tables: StudyTables, *, settings: EvaluationSettings | None = None, q: float = 0.05
+) -> dict[str, pd.DataFrame]:
     """Every summary table of a study, by name (the CLI writes each as CSV and markdown).
 
     Parameters
@@ -850,39 +1004,59 @@ def report_tables(tables: StudyTables, *, settings: EvaluationSettings | None = 
     clean, confounded = national[~national["confounded"]], national[national["confounded"]]
     out = {
         "coverage": coverage_summary(clean, level=settings.level),
-        "coverage_confounded": coverage_summary(confounded, level=settings.level) if len(confounded) else
-        pd.DataFrame(),
+        "coverage_confounded": coverage_summary(confounded, level=settings.level)
+        if len(confounded)
+        else pd.DataFrame(),
         "coverage_by_indicator": coverage_by_indicator(national),
         "reference": tables.reference,
     }
     provincial = tables.provincial
     tests = _provincial_tests(provincial)
     out["multiplicity"] = multiplicity_summary(
-        true_discoveries(tests, q=q), holm_fwer(tests, primary=settings.primary_indicators, alpha=alpha))
+        true_discoveries(tests, q=q), holm_fwer(tests, primary=settings.primary_indicators, alpha=alpha)
+    )
     prov = provincial[~provincial["confounded"].astype(bool)]
     zero = prov["zero_effect"].astype(bool)
-    out["provincial_coverage"] = pd.DataFrame({
-        "n": prov.groupby("measure").size(), "coverage": prov.groupby("measure")["covered"].mean(),
-        "false_positive_rate": prov[zero].groupby("measure")["significant"].mean(),
-        "power": prov[~zero].groupby("measure")["significant"].mean()}).reset_index()
+    out["provincial_coverage"] = pd.DataFrame(
+        {
+            "n": prov.groupby("measure").size(),
+            "coverage": prov.groupby("measure")["covered"].mean(),
+            "false_positive_rate": prov[zero].groupby("measure")["significant"].mean(),
+            "power": prov[~zero].groupby("measure")["significant"].mean(),
+        }
+    ).reset_index()
     if not tables.placebo.empty:
         placebo = tables.placebo
         out["placebo_rejection"] = rejection_rates(placebo, alpha=alpha, by=("confounded", "measure", "offset"))
-        out["placebo_national"] = pd.concat([
-            coverage_summary(tables.placebo_national[tables.placebo_national["confounded"] == flag],
-                             by=("measure", "offset"), level=settings.level).assign(confounded=flag)
-            for flag in (False, True) if (tables.placebo_national["confounded"] == flag).any()], ignore_index=True)
+        out["placebo_national"] = pd.concat(
+            [
+                coverage_summary(
+                    tables.placebo_national[tables.placebo_national["confounded"] == flag],
+                    by=("measure", "offset"),
+                    level=settings.level,
+                ).assign(confounded=flag)
+                for flag in (False, True)
+                if (tables.placebo_national["confounded"] == flag).any()
+            ],
+            ignore_index=True,
+        )
         placebo_tests = _placebo_tests(placebo)
         out["multiplicity_placebo"] = multiplicity_summary(
             true_discoveries(placebo_tests, q=q, by=("replicate", "offset", "measure")),
-            holm_fwer(placebo_tests, primary=settings.primary_indicators, alpha=alpha,
-                      family=("replicate", "offset", "province", "measure")),
-            by=("measure", "offset"))
+            holm_fwer(
+                placebo_tests,
+                primary=settings.primary_indicators,
+                alpha=alpha,
+                family=("replicate", "offset", "province", "measure"),
+            ),
+            by=("measure", "offset"),
+        )
     return out
 
 
-def write_report(tables: StudyTables, out: str | Path, *, settings: EvaluationSettings | None = None,
-                 q: float = 0.05) -> dict[str, Path]:
+def write_report(
+    tables: StudyTables, out: str | Path, *, settings: EvaluationSettings | None = None, q: float = 0.05
+) -> dict[str, Path]:
     """Write the markdown report and one CSV per table next to it.
 
     Text between ``<!-- interpretation -->`` and ``<!-- /interpretation -->`` in an existing
@@ -989,8 +1163,12 @@ def write_report(tables: StudyTables, out: str | Path, *, settings: EvaluationSe
             "",
         ]
     if not tables.failures.empty:
-        sections += ["## Failed fits", "", _markdown(tables.failures.groupby(["stage", "indicator"]).size()
-                                                     .rename("n").reset_index()), ""]
+        sections += [
+            "## Failed fits",
+            "",
+            _markdown(tables.failures.groupby(["stage", "indicator"]).size().rename("n").reset_index()),
+            "",
+        ]
     out.write_text("\n".join(sections), encoding="utf-8")
     paths["report"] = out
     return paths
@@ -1007,30 +1185,44 @@ def save_tables(tables: StudyTables, directory: str | Path) -> None:
 def load_tables(directory: str | Path) -> StudyTables:
     """Read the tables written by :func:`save_tables`."""
     directory = Path(directory)
-    return StudyTables(**{name: pd.read_parquet(directory / f"{name}.parquet")
-                          for name in StudyTables.__dataclass_fields__})
+    return StudyTables(
+        **{name: pd.read_parquet(directory / f"{name}.parquet") for name in StudyTables.__dataclass_fields__}
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run the study and write the report."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.studies.national_coverage", description=__doc__
-                                     .splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.studies.national_coverage", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--reps", type=int, default=20, help="replicates (one generator seed each)")
     parser.add_argument("--seed0", type=int, default=1, help="first seed; replicates use seed0 .. seed0 + reps - 1")
-    parser.add_argument("--placebo-every", type=int, default=1,
-                        help="run placebo tests in every n-th replicate (1: all)")
-    parser.add_argument("--indicators", type=int, nargs="+", default=None,
-                        help="annex numbers (default: the representative subset plus the DRG-confounded ones)")
-    parser.add_argument("--reference-seeds", type=int, default=200,
-                        help="generator draws for the Monte Carlo part of the estimand")
+    parser.add_argument(
+        "--placebo-every", type=int, default=1, help="run placebo tests in every n-th replicate (1: all)"
+    )
+    parser.add_argument(
+        "--indicators",
+        type=int,
+        nargs="+",
+        default=None,
+        help="annex numbers (default: the representative subset plus the DRG-confounded ones)",
+    )
+    parser.add_argument(
+        "--reference-seeds", type=int, default=200, help="generator draws for the Monte Carlo part of the estimand"
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default="docs/national_coverage.md")
-    parser.add_argument("--raw", default=None,
-                        help="directory for the replicate-level tables (Parquet); with --from-raw, read them "
-                             "instead of simulating")
+    parser.add_argument(
+        "--raw",
+        default=None,
+        help="directory for the replicate-level tables (Parquet); with --from-raw, read them instead of simulating",
+    )
     parser.add_argument("--from-raw", action="store_true", help="rebuild the report from --raw without refitting")
-    parser.add_argument("--bias-corrected", action="store_true",
-                        help="bias-corrected absolute and cumulative effects (EvaluationSettings.bias_corrected_effects)")
+    parser.add_argument(
+        "--bias-corrected",
+        action="store_true",
+        help="bias-corrected absolute and cumulative effects (EvaluationSettings.bias_corrected_effects)",
+    )
     args = parser.parse_args(argv)
     settings = EvaluationSettings(bias_corrected_effects=args.bias_corrected)
     if args.from_raw:
@@ -1039,9 +1231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables = load_tables(args.raw)
     else:
         seeds = list(range(args.seed0, args.seed0 + args.reps))
-        tables = simulation_study(seeds=seeds, placebo_seeds=seeds[::max(1, args.placebo_every)],
-                                  indicators=args.indicators, workers=args.workers, progress=True, settings=settings,
-                                  reference_seeds=range(REFERENCE_SEED0, REFERENCE_SEED0 + args.reference_seeds))
+        tables = simulation_study(
+            seeds=seeds,
+            placebo_seeds=seeds[:: max(1, args.placebo_every)],
+            indicators=args.indicators,
+            workers=args.workers,
+            progress=True,
+            settings=settings,
+            reference_seeds=range(REFERENCE_SEED0, REFERENCE_SEED0 + args.reference_seeds),
+        )
         if args.raw is not None:
             save_tables(tables, args.raw)
     paths = write_report(tables, args.out, settings=settings)

@@ -23,31 +23,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.its.model import SegmentedRegression
 from analysis.its.series import model_for_series
 from analysis.registry import get_indicator
-from analysis.evaluation.settings import EvaluationSettings
 from analysis.synthesis.national import national_effects
-
 
 __all__ = ["CONTROLLED_COLUMNS", "controlled_effects", "controlled_model", "national_controlled", "read_comparisons"]
 
 #: Columns of :func:`controlled_effects` (the per-province table).
-CONTROLLED_COLUMNS = ["province", "indicator", "comparison", "measure", "estimate", "se", "ci_low", "ci_high",
-                      "p_value", "scale", "df", "family"]
+CONTROLLED_COLUMNS = [
+    "province",
+    "indicator",
+    "comparison",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "scale",
+    "df",
+    "family",
+]
 
 
 class ComparisonsError(ValueError):
     """A comparisons table that cannot be used; the message names the file, row and column."""
 
 
-def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
-                     series_file: str | Path | None = None) -> pd.DataFrame:
+def read_comparisons(
+    path: str | Path, *, series: pd.DataFrame | None = None, series_file: str | Path | None = None
+) -> pd.DataFrame:
     """Read and check a comparisons table (``indicator``, ``comparison``).
 
     Parameters
@@ -90,8 +101,9 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"indicator", "comparison"} - set(frame.columns)
     if missing:
-        raise ComparisonsError(f"{path}: missing column(s) {sorted(missing)}; "
-                               "the table needs 'indicator' and 'comparison'")
+        raise ComparisonsError(
+            f"{path}: missing column(s) {sorted(missing)}; the table needs 'indicator' and 'comparison'"
+        )
     measures = {} if series is None else dict(zip(series["series"], series["measure"]))
     where = f"in {series_file}" if series_file is not None else "in comparison_series.csv"
     comparisons: list[int | str] = []
@@ -99,15 +111,18 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
         try:
             treated = get_indicator(int(a))
         except (KeyError, ValueError):
-            raise ComparisonsError(f"{path}, row {row}, column 'indicator': {a!r} is not an annex indicator "
-                                   "number; give the treated indicator's number (9-39)") from None
+            raise ComparisonsError(
+                f"{path}, row {row}, column 'indicator': {a!r} is not an annex indicator "
+                "number; give the treated indicator's number (9-39)"
+            ) from None
         name = b.strip()
         if name.isdigit():
             try:
                 comparison = get_indicator(int(name))
             except KeyError:
-                raise ComparisonsError(f"{path}, row {row}, column 'comparison': {b!r} is not an annex indicator "
-                                       "number (9-39)") from None
+                raise ComparisonsError(
+                    f"{path}, row {row}, column 'comparison': {b!r} is not an annex indicator number (9-39)"
+                ) from None
             if treated.number == comparison.number:
                 raise ComparisonsError(f"{path}, row {row}: indicator {a} is compared with itself")
             measure, label, key = comparison.measure, str(comparison.number), comparison.number
@@ -115,15 +130,20 @@ def read_comparisons(path: str | Path, *, series: pd.DataFrame | None = None,
             measure, label, key = measures[name], f"the comparison series {name!r}", name
         else:
             known = ", ".join(repr(n) for n in sorted(measures)[:10]) or "none"
-            raise ComparisonsError(f"{path}, row {row}, column 'comparison': {b!r} is neither an annex indicator "
-                                   f"number nor the name of a series {where} (series found: {known}); write the "
-                                   "number of an annex indicator or the exact name of a comparison series")
+            raise ComparisonsError(
+                f"{path}, row {row}, column 'comparison': {b!r} is neither an annex indicator "
+                f"number nor the name of a series {where} (series found: {known}); write the "
+                "number of an annex indicator or the exact name of a comparison series"
+            )
         if treated.measure != measure:
-            raise ComparisonsError(f"{path}, row {row}: indicator {a} is a {treated.measure} and {label} a "
-                                   f"{measure}; a comparison series must have the same measure")
+            raise ComparisonsError(
+                f"{path}, row {row}: indicator {a} is a {treated.measure} and {label} a "
+                f"{measure}; a comparison series must have the same measure"
+            )
         comparisons.append(key)
-    return pd.DataFrame({"indicator": frame["indicator"].astype(int),
-                         "comparison": pd.Series(comparisons, dtype=object)})
+    return pd.DataFrame(
+        {"indicator": frame["indicator"].astype(int), "comparison": pd.Series(comparisons, dtype=object)}
+    )
 
 
 def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design) -> SegmentedRegression:
@@ -140,9 +160,14 @@ def controlled_model(treated: pd.DataFrame, comparison: pd.DataFrame, *, design)
     return model_for_series(stacked, design=design, group=group)
 
 
-def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts: Mapping[str, pd.Period],
-                       settings: "EvaluationSettings | None" = None,
-                       series: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def controlled_effects(
+    panel: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    *,
+    starts: Mapping[str, pd.Period],
+    settings: EvaluationSettings | None = None,
+    series: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The plan's effect on each treated series relative to its comparison, per province.
 
     Parameters
@@ -194,8 +219,14 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
     rows, failures = [], []
     indicators = {key: frame for key, frame in panel.groupby(["province", "indicator"], sort=True)}
     # comparisons by (province, annex number) or (province, series name): one lookup serves both
-    candidates = dict(indicators) if series is None else {**indicators, **{
-        (str(province), str(name)): frame for (province, name), frame in series.groupby(["province", "series"])}}
+    candidates = (
+        dict(indicators)
+        if series is None
+        else {
+            **indicators,
+            **{(str(province), str(name)): frame for (province, name), frame in series.groupby(["province", "series"])},
+        }
+    )
     for province in sorted({p for p, _ in indicators}):
         for pair in comparisons.itertuples(index=False):
             number, other = int(pair.indicator), pair.comparison
@@ -207,8 +238,9 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
                     raise ValueError(f"province {province} has no series for indicator {number}")
                 comparison = candidates.get((province, other))
                 if comparison is None:
-                    missing = (f"comparison series {other!r}" if isinstance(other, str)
-                               else f"series for indicator {other}")
+                    missing = (
+                        f"comparison series {other!r}" if isinstance(other, str) else f"series for indicator {other}"
+                    )
                     raise ValueError(f"province {province} has no {missing}")
                 model = controlled_model(treated, comparison, design=settings.design(pd.Period(starts[province], "M")))
                 res = model.fit(cov_type=settings.cov_type)
@@ -220,15 +252,16 @@ def controlled_effects(panel: pd.DataFrame, comparisons: pd.DataFrame, *, starts
             for term, measure in (("group_level_change", "level_change"), ("group_slope_change", "slope_change")):
                 contrast = res.coefficient(term, level=settings.level)
                 rows.append({**base, **contrast.as_dict(), "measure": measure})
-            absolute, relative = res.effect_at(end, unit_scale=indicator.scale, level=settings.level,
-                                               bias_corrected=settings.bias_corrected_effects)
+            absolute, relative = res.effect_at(
+                end, unit_scale=indicator.scale, level=settings.level, bias_corrected=settings.bias_corrected_effects
+            )
             rows.append({**base, **absolute.as_dict(), "measure": "effect_end_absolute", "scale": indicator.unit})
             rows.append({**base, **relative.as_dict(), "measure": "effect_end_relative"})
     effects = pd.DataFrame(rows).reindex(columns=CONTROLLED_COLUMNS)
     return effects, pd.DataFrame(failures, columns=["province", "indicator", "comparison", "error", "message"])
 
 
-def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings | None" = None) -> pd.DataFrame:
+def national_controlled(effects: pd.DataFrame, *, settings: EvaluationSettings | None = None) -> pd.DataFrame:
     """Pool the provinces' controlled effects per indicator, comparison and measure, as
     :func:`analysis.synthesis.national.national_effects` pools the uncontrolled ones.
 
@@ -245,6 +278,7 @@ def national_controlled(effects: pd.DataFrame, *, settings: "EvaluationSettings 
         return pd.DataFrame(columns=["indicator", "comparison", "measure", "estimate", "ci_low", "ci_high", "p_value"])
     table = pd.concat(parts, ignore_index=True)
     first = ["indicator", "comparison", "measure"]
-    ordered = table.sort_values(first, key=lambda column: column.astype(str) if column.name == "comparison" else column,
-                                ignore_index=True)
+    ordered = table.sort_values(
+        first, key=lambda column: column.astype(str) if column.name == "comparison" else column, ignore_index=True
+    )
     return ordered[first + [c for c in table.columns if c not in first]]

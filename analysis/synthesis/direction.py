@@ -89,8 +89,11 @@ def classify_effects(
     2         11        up    improvement
     3         11        up   inconclusive
     """
-    missing = [c for c in (ci_low, ci_high, *([] if direction else ["indicator"]), *([direction] if direction else []))
-               if c not in table.columns]
+    missing = [
+        c
+        for c in (ci_low, ci_high, *([] if direction else ["indicator"]), *([direction] if direction else []))
+        if c not in table.columns
+    ]
     if missing:
         raise ValueError(f"table has no column(s) {missing}")
     out = table.copy()
@@ -107,8 +110,9 @@ def classify_effects(
     # Flipping the sign of a down indicator swaps its limits.
     lower, upper = np.minimum(low, high), np.maximum(low, high)
     known = np.isfinite(low) & np.isfinite(high)
-    verdict = np.where(known & (lower > 0), "improvement",
-                       np.where(known & (upper < 0), "deterioration", "inconclusive"))
+    verdict = np.where(
+        known & (lower > 0), "improvement", np.where(known & (upper < 0), "deterioration", "inconclusive")
+    )
     out["direction"] = np.where(sign > 0, "up", "down")
     out["verdict"] = verdict
     return out

@@ -93,15 +93,12 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from analysis.its.timeaxis import TimeLike, is_monthly
-from analysis.synthesis.national import equal_weight_rows
 from analysis.evaluation.event_time import EVENT_TIME_COLUMNS, MEASURES
-from analysis.registry import get_indicator
+from analysis.synthesis.national import equal_weight_rows
 from analysis.synthesis.pooling import pool_frame_mixed
-from analysis.evaluation.settings import EvaluationSettings
 
 if TYPE_CHECKING:
-    from analysis.its.results import ITSResults
+    pass
 
 __all__ = [
     "COHORT_COLUMNS",
@@ -113,15 +110,61 @@ __all__ = [
 ]
 
 #: Columns of :func:`pooled_event_time`.
-POOLED_COLUMNS = ["indicator", "measure", "event_time", "phase", "k_provinces", "n_provinces", "balanced",
-                  "estimate", "se", "ci_low", "ci_high", "p_value", "df", "pi_low", "pi_high", "tau2", "i2",
-                  "method", "hksj", "weights", "level", "scale"]
+POOLED_COLUMNS = [
+    "indicator",
+    "measure",
+    "event_time",
+    "phase",
+    "k_provinces",
+    "n_provinces",
+    "balanced",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "df",
+    "pi_low",
+    "pi_high",
+    "tau2",
+    "i2",
+    "method",
+    "hksj",
+    "weights",
+    "level",
+    "scale",
+]
 #: Columns of :attr:`CohortHeterogeneity.cohorts`.
-COHORT_COLUMNS = ["indicator", "measure", "event_time", "cohort", "k_provinces", "estimate", "se", "ci_low",
-                  "ci_high", "df", "scale"]
+COHORT_COLUMNS = [
+    "indicator",
+    "measure",
+    "event_time",
+    "cohort",
+    "k_provinces",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "df",
+    "scale",
+]
 #: Columns of :attr:`CohortHeterogeneity.tests`.
-COHORT_TEST_COLUMNS = ["indicator", "measure", "event_time", "n_cohorts", "k_provinces", "tau2", "q_between",
-                       "test", "statistic", "df_num", "df_den", "p_value", "method", "hksj"]
+COHORT_TEST_COLUMNS = [
+    "indicator",
+    "measure",
+    "event_time",
+    "n_cohorts",
+    "k_provinces",
+    "tau2",
+    "q_between",
+    "test",
+    "statistic",
+    "df_num",
+    "df_den",
+    "p_value",
+    "method",
+    "hksj",
+]
 
 _KEYS = ["indicator", "measure", "event_time"]
 
@@ -224,8 +267,9 @@ def pooled_event_time(
     if frame.empty:
         return pd.DataFrame(columns=POOLED_COLUMNS)
     equal = equal_weight_rows(frame, measure="effect_absolute", absolute_counts=absolute_counts)
-    pooled = pool_frame_mixed(frame, equal=equal, by=_KEYS, estimate="y", se="s", method=method, hksj=hksj,
-                              level=level, hksj_floor=hksj_floor)
+    pooled = pool_frame_mixed(
+        frame, equal=equal, by=_KEYS, estimate="y", se="s", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor
+    )
     pooled = pooled.rename(columns={"k": "k_provinces"})
     totals = frame.groupby(["indicator", "measure"])["province"].nunique().rename("n_provinces")
     pooled = pooled.join(totals, on=["indicator", "measure"])
@@ -294,8 +338,9 @@ class _SubgroupFit:
     test: str
 
 
-def _subgroup_parts(y: np.ndarray, v: np.ndarray, g: np.ndarray, tau2: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _subgroup_parts(
+    y: np.ndarray, v: np.ndarray, g: np.ndarray, tau2: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Weights, total weight and weighted mean per subgroup, and residuals from those means."""
     w = 1.0 / (v + tau2)
     s1 = np.bincount(g, w)
@@ -338,8 +383,9 @@ def _residual_tau2(y: np.ndarray, v: np.ndarray, g: np.ndarray) -> float:
     return root if _reml_loglik(y, v, g, root) >= _reml_loglik(y, v, g, 0.0) else 0.0
 
 
-def _subgroup_fit(y: np.ndarray, v: np.ndarray, g: np.ndarray, *, method: str, hksj: bool,
-                  level: float) -> _SubgroupFit:
+def _subgroup_fit(
+    y: np.ndarray, v: np.ndarray, g: np.ndarray, *, method: str, hksj: bool, level: float
+) -> _SubgroupFit:
     """Mixed-effects subgroup analysis with a common residual tau^2 (metafor's
     ``rma(y, v, mods = ~ factor(g), method = "REML")``, ``test = "knha"`` when ``hksj``).
 
@@ -361,13 +407,25 @@ def _subgroup_fit(y: np.ndarray, v: np.ndarray, g: np.ndarray, *, method: str, h
         crit = float(stats.t.isf(tail, residual_df)) if residual_df >= 1 else np.nan
         statistic = q_between / df_num / scale if df_num >= 1 and residual_df >= 1 else np.nan
         p_value = float(stats.f.sf(statistic, df_num, residual_df)) if np.isfinite(statistic) else np.nan
-        return _SubgroupFit(tau2, means, se, crit, float(residual_df), q_between, statistic, df_num,
-                            float(residual_df), p_value, "F")
+        return _SubgroupFit(
+            tau2, means, se, crit, float(residual_df), q_between, statistic, df_num, float(residual_df), p_value, "F"
+        )
     se = np.sqrt(1.0 / s1)
     valid = df_num >= 1 and (method == "fe" or residual_df >= 1)
     p_value = float(stats.chi2.sf(q_between, df_num)) if valid else np.nan
-    return _SubgroupFit(tau2, means, se, float(stats.norm.isf(tail)), np.inf, q_between,
-                        q_between if valid else np.nan, df_num, np.nan, p_value, "chi2")
+    return _SubgroupFit(
+        tau2,
+        means,
+        se,
+        float(stats.norm.isf(tail)),
+        np.inf,
+        q_between,
+        q_between if valid else np.nan,
+        df_num,
+        np.nan,
+        p_value,
+        "chi2",
+    )
 
 
 def cohort_heterogeneity(
@@ -451,19 +509,42 @@ def cohort_heterogeneity(
     cohort_rows, test_rows = [], []
     for (number, measure, k), group in frame.groupby(_KEYS, sort=True):
         codes, names = pd.factorize(group["cohort"], sort=True)
-        fit = _subgroup_fit(group["y"].to_numpy(float), group["s"].to_numpy(float) ** 2, codes,
-                            method=method, hksj=hksj, level=level)
+        fit = _subgroup_fit(
+            group["y"].to_numpy(float), group["s"].to_numpy(float) ** 2, codes, method=method, hksj=hksj, level=level
+        )
         counts = np.bincount(codes)
         key = {"indicator": int(number), "measure": measure, "event_time": int(k)}
         scale = group["scale"].iat[0]
         for c, name in enumerate(names):
-            cohort_rows.append({**key, "cohort": name, "k_provinces": int(counts[c]), "estimate": fit.means[c],
-                                "se": fit.se[c], "ci_low": fit.means[c] - fit.crit * fit.se[c],
-                                "ci_high": fit.means[c] + fit.crit * fit.se[c], "df": fit.df, "scale": scale})
-        test_rows.append({**key, "n_cohorts": len(names), "k_provinces": len(group), "tau2": fit.tau2,
-                          "q_between": fit.q_between, "test": fit.test, "statistic": fit.statistic,
-                          "df_num": fit.df_num, "df_den": fit.df_den, "p_value": fit.p_value, "method": method,
-                          "hksj": hksj})
+            cohort_rows.append(
+                {
+                    **key,
+                    "cohort": name,
+                    "k_provinces": int(counts[c]),
+                    "estimate": fit.means[c],
+                    "se": fit.se[c],
+                    "ci_low": fit.means[c] - fit.crit * fit.se[c],
+                    "ci_high": fit.means[c] + fit.crit * fit.se[c],
+                    "df": fit.df,
+                    "scale": scale,
+                }
+            )
+        test_rows.append(
+            {
+                **key,
+                "n_cohorts": len(names),
+                "k_provinces": len(group),
+                "tau2": fit.tau2,
+                "q_between": fit.q_between,
+                "test": fit.test,
+                "statistic": fit.statistic,
+                "df_num": fit.df_num,
+                "df_den": fit.df_den,
+                "p_value": fit.p_value,
+                "method": method,
+                "hksj": hksj,
+            }
+        )
     cohorts = pd.DataFrame(cohort_rows, columns=COHORT_COLUMNS)
     _back_transform(cohorts, ["estimate", "ci_low", "ci_high"])
     cohorts.loc[cohorts["measure"] == "effect_relative", "se"] = np.nan

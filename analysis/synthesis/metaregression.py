@@ -198,10 +198,7 @@ class MetaRegressionResults:
         Columns: ``moderator``, ``terms`` (comma-separated), ``df``, ``df_resid`` (inf for
         chi-square), ``statistic`` (chi-square, or F when ``knha``), ``p_value``.
         """
-        rows = [
-            {"moderator": name, "terms": ", ".join(cols), **self._wald(cols)}
-            for name, cols in self.terms.items()
-        ]
+        rows = [{"moderator": name, "terms": ", ".join(cols), **self._wald(cols)} for name, cols in self.terms.items()]
         return pd.DataFrame(rows, columns=["moderator", "terms", "df", "df_resid", "statistic", "p_value"])
 
     def _wald(self, columns: list[str]) -> dict[str, float]:
@@ -211,8 +208,12 @@ class MetaRegressionResults:
         chi2 = float(b @ np.linalg.solve(vb, b))
         if self.knha:
             f = chi2 / m
-            return {"df": m, "df_resid": float(self.k - self.p), "statistic": f,
-                    "p_value": float(stats.f.sf(f, m, self.k - self.p))}
+            return {
+                "df": m,
+                "df_resid": float(self.k - self.p),
+                "statistic": f,
+                "p_value": float(stats.f.sf(f, m, self.k - self.p)),
+            }
         return {"df": m, "df_resid": np.inf, "statistic": chi2, "p_value": float(stats.chi2.sf(chi2, m))}
 
     def to_frame(self) -> pd.DataFrame:
@@ -232,8 +233,7 @@ class MetaRegressionResults:
             ]
         lines.append(f"QE(df = {self.qe_df}) = {self.qe:.4f}, p = {self.qe_p_value:.4g}")
         if self.qm_df:
-            test = (f"F(df1 = {self.qm_df}, df2 = {self.k - self.p})" if self.knha
-                    else f"QM(df = {self.qm_df})")
+            test = f"F(df1 = {self.qm_df}, df2 = {self.k - self.p})" if self.knha else f"QM(df = {self.qm_df})"
             lines.append(f"{test} = {self.qm:.4f}, p = {self.qm_p_value:.4g}")
         if self.references:
             lines.append("Reference levels: " + ", ".join(f"{k} = {v!r}" for k, v in self.references.items()))
@@ -338,17 +338,20 @@ def meta_regression(
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, not {type(frame).__name__}")
     if knha and method == "fe":
-        warnings.warn("the Knapp-Hartung method is meant for random-effects models, not method='fe'",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            "the Knapp-Hartung method is meant for random-effects models, not method='fe'", UserWarning, stacklevel=2
+        )
     names = _moderator_names(moderators)
-    y, v, X, references, terms = _prepare(frame, estimate=estimate, se=se, moderators=names,
-                                          reference=reference, intercept=intercept, dropna=dropna)
+    y, v, X, references, terms = _prepare(
+        frame, estimate=estimate, se=se, moderators=names, reference=reference, intercept=intercept, dropna=dropna
+    )
     fit = _fit(y, v, X.to_numpy(), method=method, knha=knha)
     if fit["tau2_reset"]:
         warnings.warn(LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     if fit["tau2_bisection"]:
-        warnings.warn("Fisher scoring did not converge; tau^2 is the root of the score equation",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "Fisher scoring did not converge; tau^2 is the root of the score equation", RuntimeWarning, stacklevel=2
+        )
 
     moderators_in = [c for c in X.columns if c != INTERCEPT]
     r2 = np.nan
@@ -463,9 +466,18 @@ def meta_regression_frame(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = meta_regression(group, estimate=estimate, se=se, moderators=moderators,
-                                      method=method, knha=knha, level=level, reference=reference,
-                                      intercept=intercept, dropna=dropna)
+                res = meta_regression(
+                    group,
+                    estimate=estimate,
+                    se=se,
+                    moderators=moderators,
+                    method=method,
+                    knha=knha,
+                    level=level,
+                    reference=reference,
+                    intercept=intercept,
+                    dropna=dropna,
+                )
         except Exception as error:  # one failing group must not stop the others: it is reported
             failures.append({**labels, "error": type(error).__name__, "message": str(error)})
             continue
@@ -741,4 +753,3 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, knha: bool
         "tau2_reset": reset,
         "tau2_bisection": bisection,
     }
-

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.evaluation.settings import ABSOLUTE_COUNTS
 from analysis.its.effects import linear_from_se
 from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame_mixed
-from analysis.evaluation.settings import ABSOLUTE_COUNTS
 
 #: Measures pooled nationally and the scale on which they are pooled.
 POOLED_MEASURES = ("level_change", "slope_change", "effect_end_absolute", "effect_end_relative")
@@ -24,29 +24,44 @@ def pooling_inputs(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFram
     frame = effects[effects["measure"].isin(POOLED_MEASURES)].copy()
     frame = frame[np.isfinite(frame["estimate"]) & np.isfinite(frame["se"]) & (frame["se"] > 0)]
     relative = frame["measure"] == "effect_end_relative"
-    crit = np.where(np.isfinite(frame["df"]), stats.t.ppf(0.5 + level / 2, frame["df"].clip(lower=1)),
-                    stats.norm.ppf(0.5 + level / 2))
+    crit = np.where(
+        np.isfinite(frame["df"]),
+        stats.t.ppf(0.5 + level / 2, frame["df"].clip(lower=1)),
+        stats.norm.ppf(0.5 + level / 2),
+    )
     frame["pool_estimate"] = frame["estimate"]
     frame.loc[relative, "pool_estimate"] = np.log1p(frame.loc[relative, "estimate"])
     frame["pool_se"] = frame["se"]
-    frame.loc[relative, "pool_se"] = ((np.log1p(frame.loc[relative, "ci_high"]) - np.log1p(frame.loc[relative, "ci_low"]))
-                                      / (2 * crit[relative.to_numpy()]))
+    frame.loc[relative, "pool_se"] = (
+        np.log1p(frame.loc[relative, "ci_high"]) - np.log1p(frame.loc[relative, "ci_low"])
+    ) / (2 * crit[relative.to_numpy()])
     return frame
 
 
 #: How :func:`national_effects` pools the end-of-plan absolute effects of count indicators.
 
 #: ``pooled_as`` of each way of pooling a row.
-POOLED_AS = {"inverse-variance": "random effects", "equal": "random effects, equal weights",
-             "relative": "relative x mean counterfactual", "sum": "sum of provinces"}
+POOLED_AS = {
+    "inverse-variance": "random effects",
+    "equal": "random effects, equal weights",
+    "relative": "relative x mean counterfactual",
+    "sum": "sum of provinces",
+}
 
 #: Measures that are added up over the provinces rather than averaged (:func:`national_totals`).
 SUMMED_MEASURES = ("effect_cumulative",)
 
 
-def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool = True,
-                     level: float = 0.95, hksj_floor: bool = True, absolute_counts: str = "equal",
-                     totals: bool = True) -> pd.DataFrame:
+def national_effects(
+    effects: pd.DataFrame,
+    *,
+    method: str = "reml",
+    hksj: bool = True,
+    level: float = 0.95,
+    hksj_floor: bool = True,
+    absolute_counts: str = "equal",
+    totals: bool = True,
+) -> pd.DataFrame:
     """Random-effects national estimate per indicator and measure.
 
     Returns one row per indicator x measure with the pooled ``estimate``, ``ci_low``,
@@ -90,8 +105,17 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
             return summed
         return pd.DataFrame(columns=["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value"])
     equal = equal_weight_rows(inputs, measure="effect_end_absolute", absolute_counts=absolute_counts, derives=True)
-    pooled = pool_frame_mixed(inputs, equal=equal, by=["indicator", "measure"], estimate="pool_estimate",
-                              se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    pooled = pool_frame_mixed(
+        inputs,
+        equal=equal,
+        by=["indicator", "measure"],
+        estimate="pool_estimate",
+        se="pool_se",
+        method=method,
+        hksj=hksj,
+        level=level,
+        hksj_floor=hksj_floor,
+    )
     pooled["pooled_as"] = pooled["weights"].map(POOLED_AS)
     relative = pooled["measure"] == "effect_end_relative"
     for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
@@ -104,8 +128,9 @@ def national_effects(effects: pd.DataFrame, *, method: str = "reml", hksj: bool 
     if absolute_counts == "relative":
         pooled = absolute_at_mean_counterfactual(pooled, effects, level=level)
     if len(summed):
-        pooled = (pd.concat([pooled, summed[[c for c in pooled.columns if c in summed.columns]]], ignore_index=True)
-                  .sort_values(["indicator", "measure"], ignore_index=True))
+        pooled = pd.concat(
+            [pooled, summed[[c for c in pooled.columns if c in summed.columns]]], ignore_index=True
+        ).sort_values(["indicator", "measure"], ignore_index=True)
     return pooled
 
 
@@ -148,8 +173,9 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     df_i = rows["df"].astype(float) if "df" in rows.columns else pd.Series(np.inf, index=rows.index)
     parts = rows.assign(variance=rows["se"] ** 2, share=rows["se"] ** 4 / df_i.where(df_i > 0, np.nan))
     grouped = parts.groupby(["indicator", "measure"], sort=True)
-    out = grouped.agg(estimate=("estimate", "sum"), variance=("variance", "sum"), share=("share", "sum"),
-                      k=("estimate", "size")).reset_index()
+    out = grouped.agg(
+        estimate=("estimate", "sum"), variance=("variance", "sum"), share=("share", "sum"), k=("estimate", "size")
+    ).reset_index()
     out["se"] = np.sqrt(out["variance"])
     with np.errstate(divide="ignore"):
         out["df"] = np.where(out["share"] > 0, out["variance"] ** 2 / out["share"], np.inf)
@@ -159,15 +185,15 @@ def national_totals(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFra
     for column in ("pi_low", "pi_high", "tau2", "tau2_se", "i2", "h2", "q", "q_p_value"):
         out[column] = np.nan
     out["q_df"] = out["k"] - 1
-    scales = (rows.groupby(["indicator", "measure"])["scale"].first() if "scale" in rows.columns
-              else pd.Series(dtype=object))
+    scales = (
+        rows.groupby(["indicator", "measure"])["scale"].first() if "scale" in rows.columns else pd.Series(dtype=object)
+    )
     out["scale"] = [scales.get((i, m), "") for i, m in zip(out["indicator"], out["measure"])]
     out = out.assign(method="sum", hksj=False, weights="none", level=level, pooled_as=POOLED_AS["sum"])
     return out.drop(columns=["variance", "share"])
 
 
-def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str,
-                      derives: bool = False) -> np.ndarray:
+def equal_weight_rows(rows: pd.DataFrame, *, measure: str, absolute_counts: str, derives: bool = False) -> np.ndarray:
     """Rows pooled with equal weights under ``absolute_counts`` (see :func:`national_effects`):
     the absolute effects (``measure``) of count indicators when it is ``"equal"``.
 
@@ -203,13 +229,17 @@ def is_count_family(rows: pd.DataFrame) -> pd.Series:
     >>> is_count_family(pd.DataFrame({"indicator": [9, 26, 32]})).tolist()  # a mean, a rate, a proportion
     [False, True, True]
     """
-    family = (rows["family"].astype(str) if "family" in rows.columns
-              else rows["indicator"].map(lambda number: get_indicator(int(number)).family))
+    family = (
+        rows["family"].astype(str)
+        if "family" in rows.columns
+        else rows["indicator"].map(lambda number: get_indicator(int(number)).family)
+    )
     return family != "gaussian"
 
 
-def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame, *,
-                                    level: float = 0.95) -> pd.DataFrame:
+def absolute_at_mean_counterfactual(
+    pooled: pd.DataFrame, effects: pd.DataFrame, *, level: float = 0.95
+) -> pd.DataFrame:
     """Replace the pooled end-of-plan absolute effects of count indicators by the pooled
     relative effect applied to the provinces' mean counterfactual level.
 
@@ -278,11 +308,15 @@ def absolute_at_mean_counterfactual(pooled: pd.DataFrame, effects: pd.DataFrame,
         rel = pooled.iloc[r]
         estimate = mean * rel["estimate"]
         spread = stats.t.ppf(0.5 + level / 2, k - 1) * abs(rel["estimate"]) * sd / np.sqrt(k)
-        row = {"estimate": estimate, "se": np.nan,
-               "ci_low": estimate - np.hypot(mean * (rel["estimate"] - rel["ci_low"]), spread),
-               "ci_high": estimate + np.hypot(mean * (rel["ci_high"] - rel["estimate"]), spread),
-               "pi_low": mean * rel["pi_low"], "pi_high": mean * rel["pi_high"],
-               "pooled_as": POOLED_AS["relative"]}
+        row = {
+            "estimate": estimate,
+            "se": np.nan,
+            "ci_low": estimate - np.hypot(mean * (rel["estimate"] - rel["ci_low"]), spread),
+            "ci_high": estimate + np.hypot(mean * (rel["ci_high"] - rel["estimate"]), spread),
+            "pi_low": mean * rel["pi_low"],
+            "pi_high": mean * rel["pi_high"],
+            "pooled_as": POOLED_AS["relative"],
+        }
         for column in pooled.columns:
             if column in row:
                 pooled.iloc[a, pooled.columns.get_loc(column)] = row[column]

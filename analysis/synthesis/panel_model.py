@@ -56,7 +56,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -64,10 +63,9 @@ import statsmodels.api as sm
 from statsmodels.regression.mixed_linear_model import MixedLMParams, MixedLMResults
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
+from analysis.evaluation.settings import EvaluationSettings
 from analysis.its import effects
 from analysis.registry import get_indicator
-from analysis.evaluation.settings import EvaluationSettings
-
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -84,11 +82,34 @@ __all__ = [
 #: Design columns that get a province-level random effect by default.
 RANDOM_TERMS: tuple[str, ...] = ("const", "time", "level_change", "slope_change")
 #: Columns of :meth:`PanelModelResults.effects`.
-EFFECT_COLUMNS = ["indicator", "measure", "estimate", "se", "ci_low", "ci_high", "p_value", "scale", "df",
-                  "cov_type", "n_provinces"]
+EFFECT_COLUMNS = [
+    "indicator",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "scale",
+    "df",
+    "cov_type",
+    "n_provinces",
+]
 #: Columns of :func:`compare_with_meta`.
-COMPARISON_COLUMNS = ["indicator", "measure", "scale", "panel_estimate", "panel_ci_low", "panel_ci_high",
-                      "meta_estimate", "meta_ci_low", "meta_ci_high", "difference", "n_provinces", "meta_k"]
+COMPARISON_COLUMNS = [
+    "indicator",
+    "measure",
+    "scale",
+    "panel_estimate",
+    "panel_ci_low",
+    "panel_ci_high",
+    "meta_estimate",
+    "meta_ci_low",
+    "meta_ci_high",
+    "difference",
+    "n_provinces",
+    "meta_k",
+]
 
 _LINK = {"proportion": "logit", "rate": "log", "mean": "identity"}
 # Time-valued columns are fitted in years so that the random-effect variances are of
@@ -205,8 +226,17 @@ class PanelModelResults:
         g = gradient(level_change=1.0, slope_change=self.months_to_evaluation)
         value = float(g @ beta)
         if self.scale == "identity":
-            rows.append(effects.linear("effect_end_absolute", value, g, cov, df=self.df, level=level,
-                                       scale=get_indicator(self.indicator).unit))
+            rows.append(
+                effects.linear(
+                    "effect_end_absolute",
+                    value,
+                    g,
+                    cov,
+                    df=self.df,
+                    level=level,
+                    scale=get_indicator(self.indicator).unit,
+                )
+            )
         else:
             rows.append(effects.linear("effect_end_link", value, g, cov, df=self.df, level=level, scale=self.scale))
             ratio = effects.ratio_minus_one("effect_end_relative", value, g, cov, df=self.df, level=level)
@@ -229,8 +259,9 @@ class PanelModelResults:
         """
         sd = np.sqrt(np.clip(np.diag(self.random_cov.to_numpy()), 0, None))
         terms = [*self.random_cov.index, "residual"]
-        return pd.DataFrame({"indicator": self.indicator, "term": terms, "sd": [*sd, self.residual_sd],
-                             "scale": self.scale})
+        return pd.DataFrame(
+            {"indicator": self.indicator, "term": terms, "sd": [*sd, self.residual_sd], "scale": self.scale}
+        )
 
     def _repr_html_(self) -> str:
         return self.effects()._repr_html_()
@@ -358,8 +389,9 @@ def fit_panel_model(
     params = pd.Series(beta / scale, index=X.columns, name="estimate")
     cov = pd.DataFrame(cov / np.outer(scale, scale), index=X.columns, columns=X.columns)
     z_scale = np.array([12.0 if c in _PER_YEAR else 1.0 for c in random_terms])
-    random_cov = pd.DataFrame(psi / np.outer(z_scale, z_scale) if random_terms else psi,
-                              index=random_terms, columns=random_terms)
+    random_cov = pd.DataFrame(
+        psi / np.outer(z_scale, z_scale) if random_terms else psi, index=random_terms, columns=random_terms
+    )
     return PanelModelResults(
         indicator=number,
         scale=_LINK[measure],
@@ -405,8 +437,11 @@ def panel_model_frame(
         random_parts.append(res.random_effects())
     return PanelModelTable(
         effects=pd.concat(effect_parts, ignore_index=True) if effect_parts else pd.DataFrame(columns=EFFECT_COLUMNS),
-        random_effects=(pd.concat(random_parts, ignore_index=True) if random_parts
-                        else pd.DataFrame(columns=["indicator", "term", "sd", "scale"])),
+        random_effects=(
+            pd.concat(random_parts, ignore_index=True)
+            if random_parts
+            else pd.DataFrame(columns=["indicator", "term", "sd", "scale"])
+        ),
         failures=pd.DataFrame(failures, columns=["indicator", "error", "message"]),
     )
 
@@ -429,12 +464,17 @@ def compare_with_meta(panel_effects: pd.DataFrame, national: pd.DataFrame) -> pd
         ``effect_end_relative`` for rates (rate ratio - 1) and ``effect_end_absolute`` for
         means. ``difference`` is panel minus meta.
     """
-    panel = panel_effects.rename(columns={"estimate": "panel_estimate", "ci_low": "panel_ci_low",
-                                          "ci_high": "panel_ci_high"})
-    meta = national.rename(columns={"estimate": "meta_estimate", "ci_low": "meta_ci_low",
-                                    "ci_high": "meta_ci_high", "k": "meta_k"})
-    merged = panel.merge(meta[["indicator", "measure", "meta_estimate", "meta_ci_low", "meta_ci_high", "meta_k"]],
-                         on=["indicator", "measure"], how="inner")
+    panel = panel_effects.rename(
+        columns={"estimate": "panel_estimate", "ci_low": "panel_ci_low", "ci_high": "panel_ci_high"}
+    )
+    meta = national.rename(
+        columns={"estimate": "meta_estimate", "ci_low": "meta_ci_low", "ci_high": "meta_ci_high", "k": "meta_k"}
+    )
+    merged = panel.merge(
+        meta[["indicator", "measure", "meta_estimate", "meta_ci_low", "meta_ci_high", "meta_k"]],
+        on=["indicator", "measure"],
+        how="inner",
+    )
     merged["difference"] = merged["panel_estimate"] - merged["meta_estimate"]
     return merged[COMPARISON_COLUMNS].sort_values(["indicator", "measure"], ignore_index=True)
 
@@ -443,8 +483,9 @@ def compare_with_meta(panel_effects: pd.DataFrame, national: pd.DataFrame) -> pd
 # internals
 
 
-def _stack(panel: pd.DataFrame, *, number: int, measure: str, starts: Mapping[str, pd.Period],
-           settings: EvaluationSettings) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[str, float]]:
+def _stack(
+    panel: pd.DataFrame, *, number: int, measure: str, starts: Mapping[str, pd.Period], settings: EvaluationSettings
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict[str, float]]:
     """Stacked design (fitted rows of every province), outcome, province labels and ``k_i``."""
     rows = panel[panel["indicator"].astype(int) == number]
     if rows.empty:
@@ -499,13 +540,16 @@ def _fit_mixed(model: sm.MixedLM, *, free: MixedLMParams | None) -> MixedLMResul
         if fit.converged:
             break
     if fit is None:
-        raise ValueError("the mixed model could not be fitted (singular random-effects covariance); "
-                         "try fewer random_terms or re_cov='diagonal'")
+        raise ValueError(
+            "the mixed model could not be fitted (singular random-effects covariance); "
+            "try fewer random_terms or re_cov='diagonal'"
+        )
     return fit
 
 
-def _cluster_covariance(X: np.ndarray, y: np.ndarray, groups: np.ndarray, beta: np.ndarray,
-                        Z: np.ndarray, psi: np.ndarray, sigma2: float) -> np.ndarray:
+def _cluster_covariance(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray, beta: np.ndarray, Z: np.ndarray, psi: np.ndarray, sigma2: float
+) -> np.ndarray:
     """Cluster-robust covariance of the GLS fixed effects, clusters = provinces.
 
     ``A^-1 B A^-1 * G / (G - 1)`` with ``A = sum X_i' V_i^-1 X_i``,

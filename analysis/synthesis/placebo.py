@@ -25,29 +25,42 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.registry import timeline
 from analysis.evaluation.model import fit_default_model
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.registry import timeline
 
-
-__all__ = ["PLACEBO_COLUMNS", "PLACEBO_MEASURES", "placebo_panel", "placebo_series", "rejection_rates",
-           "series_flags"]
+__all__ = ["PLACEBO_COLUMNS", "PLACEBO_MEASURES", "placebo_panel", "placebo_series", "rejection_rates", "series_flags"]
 
 #: Effects estimated at each placebo date.
 PLACEBO_MEASURES = ("level_change", "slope_change", "effect_end_relative")
 #: Columns of the placebo table.
-PLACEBO_COLUMNS = ["province", "indicator", "offset", "placebo_start", "real_start", "measure", "estimate", "se",
-                   "ci_low", "ci_high", "p_value", "scale", "evaluation_month", "n_pre", "n_post", "family",
-                   "cov_type"]
+PLACEBO_COLUMNS = [
+    "province",
+    "indicator",
+    "offset",
+    "placebo_start",
+    "real_start",
+    "measure",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "scale",
+    "evaluation_month",
+    "n_pre",
+    "n_post",
+    "family",
+    "cov_type",
+]
 
 
-def _settings(settings: "EvaluationSettings | None") -> "EvaluationSettings":
+def _settings(settings: EvaluationSettings | None) -> EvaluationSettings:
     if settings is not None:
         return settings
     return EvaluationSettings()
@@ -57,7 +70,7 @@ def placebo_series(
     series: pd.DataFrame,
     *,
     start: pd.Period | str,
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     offsets: Sequence[int] = (12, 24),
 ) -> pd.DataFrame:
     """Placebo effects of one series at interruptions ``offsets`` months before its real start.
@@ -104,17 +117,33 @@ def placebo_series(
             warnings.simplefilter("ignore")
             res = fit_default_model(pre, start=placebo, settings=settings, design=design)
         _, relative = res.effect_at(last_pre, level=settings.level)
-        contrasts = [res.coefficient("level_change", level=settings.level),
-                     res.coefficient("slope_change", level=settings.level), relative]
+        contrasts = [
+            res.coefficient("level_change", level=settings.level),
+            res.coefficient("slope_change", level=settings.level),
+            relative,
+        ]
         for name, contrast in zip(PLACEBO_MEASURES, contrasts):
-            rows.append({
-                "province": str(series["province"].iat[0]), "indicator": int(series["indicator"].iat[0]),
-                "offset": int(offset), "placebo_start": str(placebo), "real_start": str(start), "measure": name,
-                "estimate": contrast.estimate, "se": contrast.se, "ci_low": contrast.ci_low,
-                "ci_high": contrast.ci_high, "p_value": contrast.p_value, "scale": contrast.scale,
-                "evaluation_month": str(last_pre), "n_pre": res.n_pre, "n_post": res.n_post,
-                "family": res.family.name, "cov_type": res.cov_type,
-            })
+            rows.append(
+                {
+                    "province": str(series["province"].iat[0]),
+                    "indicator": int(series["indicator"].iat[0]),
+                    "offset": int(offset),
+                    "placebo_start": str(placebo),
+                    "real_start": str(start),
+                    "measure": name,
+                    "estimate": contrast.estimate,
+                    "se": contrast.se,
+                    "ci_low": contrast.ci_low,
+                    "ci_high": contrast.ci_high,
+                    "p_value": contrast.p_value,
+                    "scale": contrast.scale,
+                    "evaluation_month": str(last_pre),
+                    "n_pre": res.n_pre,
+                    "n_post": res.n_post,
+                    "family": res.family.name,
+                    "cov_type": res.cov_type,
+                }
+            )
     return pd.DataFrame(rows, columns=PLACEBO_COLUMNS)
 
 
@@ -126,8 +155,15 @@ def _placebo_group(args: tuple) -> tuple[list[pd.DataFrame], list[dict]]:
             try:
                 frames.append(placebo_series(series, start=starts[province], settings=settings, offsets=(offset,)))
             except Exception as err:  # one failing fit must not stop the others: it is reported
-                failures.append({"province": province, "indicator": int(number), "offset": int(offset),
-                                 "error": type(err).__name__, "message": str(err)})
+                failures.append(
+                    {
+                        "province": province,
+                        "indicator": int(number),
+                        "offset": int(offset),
+                        "error": type(err).__name__,
+                        "message": str(err),
+                    }
+                )
     return frames, failures
 
 
@@ -135,7 +171,7 @@ def placebo_panel(
     panel: pd.DataFrame,
     *,
     starts: Mapping[str, pd.Period],
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     offsets: Sequence[int] = (12, 24),
     workers: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -184,8 +220,9 @@ def placebo_panel(
             parts = list(pool.map(_placebo_group, groups))
     frames = [f for part in parts for f in part[0]]
     placebo = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PLACEBO_COLUMNS)
-    failures = pd.DataFrame([f for part in parts for f in part[1]],
-                            columns=["province", "indicator", "offset", "error", "message"])
+    failures = pd.DataFrame(
+        [f for part in parts for f in part[1]], columns=["province", "indicator", "offset", "error", "message"]
+    )
     return placebo, failures
 
 
@@ -236,8 +273,7 @@ def rejection_rates(
     return out
 
 
-def series_flags(placebo: pd.DataFrame, *, alpha: float = 0.05, measure: str = "effect_end_relative"
-                 ) -> pd.DataFrame:
+def series_flags(placebo: pd.DataFrame, *, alpha: float = 0.05, measure: str = "effect_end_relative") -> pd.DataFrame:
     """Per series: how many placebo tests of ``measure`` reject.
 
     Parameters
@@ -263,7 +299,10 @@ def series_flags(placebo: pd.DataFrame, *, alpha: float = 0.05, measure: str = "
     [[11, 1, True], [12, 0, False]]
     """
     frame = placebo[placebo["measure"] == measure]
-    out = frame.groupby(["province", "indicator"], sort=True)["p_value"].agg(
-        n_placebos="count", n_rejected=lambda p: int((p < alpha).sum()), min_p_value="min").reset_index()
+    out = (
+        frame.groupby(["province", "indicator"], sort=True)["p_value"]
+        .agg(n_placebos="count", n_rejected=lambda p: int((p < alpha).sum()), min_p_value="min")
+        .reset_index()
+    )
     out["flagged"] = out["n_rejected"] > 0
     return out

@@ -259,18 +259,15 @@ def pool(
         raise ValueError("nothing to pool: k must be at least 1")
     bad_y = ~np.isfinite(y)
     if bad_y.any():
-        raise ValueError(
-            "estimates must be finite; " + _describe(np.flatnonzero(bad_y), y[bad_y], name="estimates")
-        )
+        raise ValueError("estimates must be finite; " + _describe(np.flatnonzero(bad_y), y[bad_y], name="estimates"))
     bad_s = ~(np.isfinite(s) & (s > 0))
     if bad_s.any():
-        raise ValueError(
-            "se must be finite and positive; " + _describe(np.flatnonzero(bad_s), s[bad_s], name="se")
-        )
+        raise ValueError("se must be finite and positive; " + _describe(np.flatnonzero(bad_s), s[bad_s], name="se"))
 
     mask = np.ones((1, y.size), dtype=bool)
-    fit = _fit(y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor,
-               weights=weights)
+    fit = _fit(
+        y[None, :], (s**2)[None, :], mask, method=method, hksj=hksj, level=level, hksj_floor=hksj_floor, weights=weights
+    )
     if fit["tau2_reset"][0]:
         warnings.warn(LL0_MESSAGE, RuntimeWarning, stacklevel=2)
     return _result(fit, 0, level=level)
@@ -373,7 +370,7 @@ def pool_frame(
         rows = np.flatnonzero(bad & (codes == group))
         label = _group_label(key_frame, keys, group)
         parts = []
-        for column, values, invalid in (
+        for column, _values, invalid in (
             (estimate, y_all, ~np.isfinite(y_all)),
             (se, s_all, ~(np.isfinite(s_all) & (s_all > 0))),
         ):
@@ -508,8 +505,15 @@ def _result(fit: dict[str, np.ndarray], g: int, *, level: float) -> PooledEstima
 
 
 def _fit(
-    y: np.ndarray, v: np.ndarray, mask: np.ndarray, *, method: str, hksj: bool, level: float,
-    hksj_floor: bool = False, weights: str = "inverse-variance",
+    y: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray,
+    *,
+    method: str,
+    hksj: bool,
+    level: float,
+    hksj_floor: bool = False,
+    weights: str = "inverse-variance",
 ) -> dict[str, np.ndarray]:
     """Fit G intercept-only meta-analyses at once.
 
@@ -597,9 +601,7 @@ def _fit(
     tail = (1 - level) / 2
     t_df = np.where(use_t, df, 1.0)
     crit = np.where(use_t, stats.t.isf(tail, t_df), stats.norm.isf(tail))
-    p_value = np.where(
-        use_t, 2 * stats.t.sf(np.abs(statistic), t_df), 2 * stats.norm.sf(np.abs(statistic))
-    )
+    p_value = np.where(use_t, 2 * stats.t.sf(np.abs(statistic), t_df), 2 * stats.norm.sf(np.abs(statistic)))
     pi_half = crit * np.sqrt(var_mu + tau2)
 
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -690,9 +692,7 @@ def _fisher_scoring(
     return tau2, tau2_reset
 
 
-def _fisher_step(
-    y: np.ndarray, v: np.ndarray, m: np.ndarray, tau2: np.ndarray, *, reml: bool
-) -> np.ndarray:
+def _fisher_step(y: np.ndarray, v: np.ndarray, m: np.ndarray, tau2: np.ndarray, *, reml: bool) -> np.ndarray:
     """Score over expected information for tau^2, one value per group.
 
     For the intercept-only model ``P = W - w w' / sum(w)``, so the traces and quadratic forms
@@ -733,9 +733,7 @@ def _score_root(y: np.ndarray, v: np.ndarray, m: np.ndarray, *, reml: bool) -> n
     return np.where(positive_at_zero, 0.5 * (lo + hi), 0.0)
 
 
-def _log_likelihood(
-    y: np.ndarray, v: np.ndarray, m: np.ndarray, tau2: np.ndarray, *, reml: bool
-) -> np.ndarray:
+def _log_likelihood(y: np.ndarray, v: np.ndarray, m: np.ndarray, tau2: np.ndarray, *, reml: bool) -> np.ndarray:
     """(Restricted) log-likelihood up to a constant that does not depend on tau^2."""
     w = m / (v + tau2[:, None])
     sw = w.sum(axis=1)
@@ -747,9 +745,7 @@ def _log_likelihood(
     return ll
 
 
-def _paule_mandel(
-    y: np.ndarray, v: np.ndarray, m: np.ndarray, *, k: np.ndarray, q: np.ndarray
-) -> np.ndarray:
+def _paule_mandel(y: np.ndarray, v: np.ndarray, m: np.ndarray, *, k: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Paule-Mandel tau^2: root of ``Q(tau2) = k - 1`` by safeguarded Newton, vectorised.
 
     ``Q(tau2)`` decreases in tau2 with derivative ``-sum(w**2 (y - mu)**2)``. The root is

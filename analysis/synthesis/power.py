@@ -72,7 +72,7 @@ from analysis.synthesis.direction import improvement_sign
 from analysis.synthesis.pooling import pool_frame
 
 if TYPE_CHECKING:
-    from analysis.its import ITSResults
+    pass
 
 __all__ = [
     "mde_from_se",
@@ -97,8 +97,9 @@ _LOG_SCALE_MEASURES = ("effect_end_relative",)
 
 def _critical(alpha: float, df: np.ndarray) -> np.ndarray:
     df = np.asarray(df, dtype=float)
-    return np.where(np.isfinite(df), stats.t.isf(alpha / 2, np.where(np.isfinite(df), df, 1.0)),
-                    stats.norm.isf(alpha / 2))
+    return np.where(
+        np.isfinite(df), stats.t.isf(alpha / 2, np.where(np.isfinite(df), df, 1.0)), stats.norm.isf(alpha / 2)
+    )
 
 
 def _check_probability(value: float, name: str) -> None:
@@ -106,8 +107,9 @@ def _check_probability(value: float, name: str) -> None:
         raise ValueError(f"{name} must be in (0, 1), not {value!r}")
 
 
-def power_from_se(effect: float | np.ndarray, se: float | np.ndarray, *, df: float | np.ndarray = np.inf,
-                  alpha: float = 0.05) -> np.ndarray:
+def power_from_se(
+    effect: float | np.ndarray, se: float | np.ndarray, *, df: float | np.ndarray = np.inf, alpha: float = 0.05
+) -> np.ndarray:
     """Power of the two-sided t test of an effect with standard error ``se``.
 
     Parameters
@@ -146,8 +148,9 @@ def power_from_se(effect: float | np.ndarray, se: float | np.ndarray, *, df: flo
     return np.where(finite, student, normal)
 
 
-def mde_from_se(se: float | np.ndarray, *, df: float | np.ndarray = np.inf, alpha: float = 0.05,
-                power: float = 0.8) -> np.ndarray:
+def mde_from_se(
+    se: float | np.ndarray, *, df: float | np.ndarray = np.inf, alpha: float = 0.05, power: float = 0.8
+) -> np.ndarray:
     """Minimum detectable effect: the smallest ``|effect|`` with :func:`power_from_se` = ``power``.
 
     Parameters
@@ -193,8 +196,15 @@ def mde_from_se(se: float | np.ndarray, *, df: float | np.ndarray = np.inf, alph
     return nc * se
 
 
-def pooled_mde(se: Sequence[float] | np.ndarray, *, tau2: float, hksj: bool = True, alpha: float = 0.05,
-               power: float = 0.8, n_provinces: int | None = None) -> float:
+def pooled_mde(
+    se: Sequence[float] | np.ndarray,
+    *,
+    tau2: float,
+    hksj: bool = True,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_provinces: int | None = None,
+) -> float:
     """Minimum detectable national (pooled) effect of a random-effects meta-analysis.
 
     Parameters
@@ -236,8 +246,9 @@ def pooled_mde(se: Sequence[float] | np.ndarray, *, tau2: float, hksj: bool = Tr
 # ---------------------------------------------------------------------------------------
 
 
-def _implied_df(estimate: np.ndarray, half_width: np.ndarray, p_value: np.ndarray, df_max: np.ndarray,
-                level: float) -> np.ndarray:
+def _implied_df(
+    estimate: np.ndarray, half_width: np.ndarray, p_value: np.ndarray, df_max: np.ndarray, level: float
+) -> np.ndarray:
     """Degrees of freedom ``d`` at which ``|estimate| t_{d,level} / half_width = t_{d, 1 - p/2}``.
 
     An interval ``estimate -/+ t_d se`` and a p-value ``2 P(T_d > |estimate| / se)`` built
@@ -247,8 +258,15 @@ def _implied_df(estimate: np.ndarray, half_width: np.ndarray, p_value: np.ndarra
     """
     q = 0.5 + level / 2
     ratio = np.abs(estimate) / half_width
-    ok = (np.isfinite(ratio) & np.isfinite(p_value) & (p_value > 1e-12) & (p_value < 1 - 1e-6)
-          & (np.abs(p_value - (1 - level)) > 1e-4) & np.isfinite(df_max) & (df_max > 1))
+    ok = (
+        np.isfinite(ratio)
+        & np.isfinite(p_value)
+        & (p_value > 1e-12)
+        & (p_value < 1 - 1e-6)
+        & (np.abs(p_value - (1 - level)) > 1e-4)
+        & np.isfinite(df_max)
+        & (df_max > 1)
+    )
     out = np.array(df_max, dtype=float)
     if not ok.any():
         return out
@@ -317,8 +335,9 @@ def on_test_scale(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame
     p_value = out["p_value"].to_numpy(dtype=float)
     test_df = _implied_df(test_estimate, half, p_value, df_max, level)
     q = 0.5 + level / 2
-    crit = np.where(np.isfinite(test_df), stats.t.ppf(q, np.where(np.isfinite(test_df), test_df, 1.0)),
-                    stats.norm.ppf(q))
+    crit = np.where(
+        np.isfinite(test_df), stats.t.ppf(q, np.where(np.isfinite(test_df), test_df, 1.0)), stats.norm.ppf(q)
+    )
     scale = out["scale"].astype(str).to_numpy() if "scale" in out else np.full(len(out), "")
     out["test_scale"] = np.where(relative, "log ratio", scale)
     out["test_estimate"] = test_estimate
@@ -428,40 +447,54 @@ def mde_table(
     def decrease(mde: np.ndarray) -> np.ndarray:
         return np.expm1(-mde) if relative else -mde
 
-    province = pd.DataFrame({
-        "scope": "province",
-        "province": tested["province"].astype(str).to_numpy(),
-        "indicator": tested["indicator"].astype(int).to_numpy(),
-        "measure": measure,
-        "estimate": tested["estimate"].to_numpy(float),
-        "p_value": tested["p_value"].to_numpy(float),
-        "test_scale": tested["test_scale"].to_numpy(),
-        "test_se": tested["test_se"].to_numpy(float),
-        "test_df": tested["test_df"].to_numpy(float),
-        "k": np.nan,
-        "tau2": np.nan,
-    })
-    province["mde_test"] = mde_from_se(province["test_se"].to_numpy(), df=province["test_df"].to_numpy(),
-                                       alpha=alpha, power=power)
+    province = pd.DataFrame(
+        {
+            "scope": "province",
+            "province": tested["province"].astype(str).to_numpy(),
+            "indicator": tested["indicator"].astype(int).to_numpy(),
+            "measure": measure,
+            "estimate": tested["estimate"].to_numpy(float),
+            "p_value": tested["p_value"].to_numpy(float),
+            "test_scale": tested["test_scale"].to_numpy(),
+            "test_se": tested["test_se"].to_numpy(float),
+            "test_df": tested["test_df"].to_numpy(float),
+            "k": np.nan,
+            "tau2": np.nan,
+        }
+    )
+    province["mde_test"] = mde_from_se(
+        province["test_se"].to_numpy(), df=province["test_df"].to_numpy(), alpha=alpha, power=power
+    )
 
-    pooled = pool_frame(tested, estimate="test_estimate", se="test_se", by="indicator", method=method,
-                        hksj=hksj, level=level, hksj_floor=hksj_floor)
+    pooled = pool_frame(
+        tested,
+        estimate="test_estimate",
+        se="test_se",
+        by="indicator",
+        method=method,
+        hksj=hksj,
+        level=level,
+        hksj_floor=hksj_floor,
+    )
     se_by = tested.groupby("indicator")["test_se"].apply(np.asarray)
-    national = pd.DataFrame({
-        "scope": "national",
-        "province": pd.NA,
-        "indicator": pooled["indicator"].astype(int).to_numpy(),
-        "measure": measure,
-        "estimate": np.expm1(pooled["estimate"]) if relative else pooled["estimate"],
-        "p_value": pooled["p_value"].to_numpy(float),
-        "test_scale": "log ratio" if relative else tested["test_scale"].iat[0],
-        "k": pooled["k"].to_numpy(int),
-        "tau2": pooled["tau2"].to_numpy(float),
-    })
+    national = pd.DataFrame(
+        {
+            "scope": "national",
+            "province": pd.NA,
+            "indicator": pooled["indicator"].astype(int).to_numpy(),
+            "measure": measure,
+            "estimate": np.expm1(pooled["estimate"]) if relative else pooled["estimate"],
+            "p_value": pooled["p_value"].to_numpy(float),
+            "test_scale": "log ratio" if relative else tested["test_scale"].iat[0],
+            "k": pooled["k"].to_numpy(int),
+            "tau2": pooled["tau2"].to_numpy(float),
+        }
+    )
     tau2 = np.nan_to_num(national["tau2"].to_numpy(float))
     k = national["k"].to_numpy(int)
-    se_national = np.array([1.0 / np.sqrt(np.sum(1.0 / (se_by[i] ** 2 + t)))
-                            for i, t in zip(national["indicator"], tau2)])
+    se_national = np.array(
+        [1.0 / np.sqrt(np.sum(1.0 / (se_by[i] ** 2 + t))) for i, t in zip(national["indicator"], tau2)]
+    )
     national["test_se"] = se_national
     national["test_df"] = np.where((k > 1) & hksj, k - 1, np.inf).astype(float)
     national["mde_test"] = mde_from_se(se_national, df=national["test_df"].to_numpy(), alpha=alpha, power=power)
@@ -481,9 +514,27 @@ def mde_table(
         diag["province"] = diag["province"].astype(str)
         diag["indicator"] = diag["indicator"].astype(int)
         table = table.merge(diag, on=["province", "indicator"], how="left")
-    columns = ["scope", "province", "indicator", "measure", "direction", "estimate", "p_value", "detected",
-               "test_scale", "test_se", "test_df", "k", "tau2", "mde_test", "mde_increase", "mde_decrease",
-               "mde_improvement", "power", "alpha"]
+    columns = [
+        "scope",
+        "province",
+        "indicator",
+        "measure",
+        "direction",
+        "estimate",
+        "p_value",
+        "detected",
+        "test_scale",
+        "test_se",
+        "test_df",
+        "k",
+        "tau2",
+        "mde_test",
+        "mde_increase",
+        "mde_decrease",
+        "mde_improvement",
+        "power",
+        "alpha",
+    ]
     columns += [c for c in table.columns if c not in columns]
     out = table[columns].copy()
     for col in ("mde_test", "mde_increase", "mde_decrease", "mde_improvement"):
@@ -522,8 +573,16 @@ def _ar1_paths(rng: np.random.Generator, n_sim: int, length: int, phi: float, si
 class _SeriesSimulator:
     """Draws new outcomes for one series from its fitted model and tests the refits."""
 
-    def __init__(self, series: pd.DataFrame, *, start: pd.Period, settings: "EvaluationSettings", shape: str,
-                 phi: float | None, sigma2: float | None) -> None:
+    def __init__(
+        self,
+        series: pd.DataFrame,
+        *,
+        start: pd.Period,
+        settings: EvaluationSettings,
+        shape: str,
+        phi: float | None,
+        sigma2: float | None,
+    ) -> None:
         if shape not in ("level", "slope"):
             raise ValueError(f"shape must be 'level' or 'slope', not {shape!r}")
         self.series, self.start, self.settings = series, start, settings
@@ -533,8 +592,10 @@ class _SeriesSimulator:
         self.phi = float(observed.cov_details.get("phi", np.nan)) if phi is None else float(phi)
         self.sigma2 = float(observed.cov_details.get("sigma2", np.nan)) if sigma2 is None else float(sigma2)
         if not (np.isfinite(self.phi) and np.isfinite(self.sigma2) and -1 < self.phi < 1 and self.sigma2 >= 0):
-            raise ValueError("phi and sigma2 are needed (the latent AR(1) covariance estimates them; "
-                             f"got phi={self.phi}, sigma2={self.sigma2})")
+            raise ValueError(
+                "phi and sigma2 are needed (the latent AR(1) covariance estimates them; "
+                f"got phi={self.phi}, sigma2={self.sigma2})"
+            )
         self.link = observed.family.link
         forward, self.inverse = _LINKS[self.link]
         months = observed.time
@@ -545,8 +606,9 @@ class _SeriesSimulator:
         self.ramp = np.where(since >= 0, 1.0 if shape == "level" else np.minimum(1.0, (since + 1) / span), 0.0)
         self.ordinal = np.asarray(months.asi8) - months.asi8.min()
         _, relative = observed.effect_at(self.end, unit_scale=1.0)
-        row = on_test_scale(pd.DataFrame([{**relative.as_dict(), "measure": "effect_end_relative",
-                                           "df": observed.df_resid}]))
+        row = on_test_scale(
+            pd.DataFrame([{**relative.as_dict(), "measure": "effect_end_relative", "df": observed.df_resid}])
+        )
         self.test_se, self.test_df = float(row["test_se"].iat[0]), float(row["test_df"].iat[0])
 
     def noise(self, rng: np.random.Generator, n_sim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -575,13 +637,15 @@ class _SeriesSimulator:
             return None
         if not np.isfinite(relative.p_value):
             return None
-        row = on_test_scale(pd.DataFrame([{**relative.as_dict(), "measure": "effect_end_relative",
-                                           "df": res.df_resid}]))
+        row = on_test_scale(
+            pd.DataFrame([{**relative.as_dict(), "measure": "effect_end_relative", "df": res.df_resid}])
+        )
         return relative.estimate, relative.p_value, float(row["test_se"].iat[0]), float(row["test_df"].iat[0])
 
 
-def _power_run(simulator: _SeriesSimulator, effect: float, latent: np.ndarray, uniforms: np.ndarray,
-               alpha: float) -> dict:
+def _power_run(
+    simulator: _SeriesSimulator, effect: float, latent: np.ndarray, uniforms: np.ndarray, alpha: float
+) -> dict:
     significant, same_side, estimates, failed = [], [], [], 0
     for r in range(latent.shape[0]):
         result = simulator.test(simulator.outcome(effect, latent[r], uniforms[r]))
@@ -601,8 +665,7 @@ def _power_run(simulator: _SeriesSimulator, effect: float, latent: np.ndarray, u
         "rejection_rate": float(np.mean(significant)) if n_ok else np.nan,
         "mc_se": float(np.sqrt(power * (1 - power) / n_ok)) if n_ok else np.nan,
         "mean_estimate": float(np.mean(estimates)) if n_ok else np.nan,
-        "analytic_power": float(power_from_se(np.log1p(effect), simulator.test_se, df=simulator.test_df,
-                                              alpha=alpha)),
+        "analytic_power": float(power_from_se(np.log1p(effect), simulator.test_se, df=simulator.test_df, alpha=alpha)),
         "n_sim": n_ok,
         "n_failed": failed,
         "phi": simulator.phi,
@@ -615,7 +678,7 @@ def simulate_series_power(
     *,
     start: pd.Period | str,
     effects: Sequence[float] = (0.05, 0.10, 0.20),
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     n_sim: int = 200,
     alpha: float = 0.05,
     shape: str = "level",
@@ -681,8 +744,9 @@ def simulate_series_power(
         raise ValueError("n_sim must be at least 1")
     _check_probability(alpha, "alpha")
     settings = EvaluationSettings() if settings is None else settings
-    simulator = _SeriesSimulator(series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=phi,
-                                 sigma2=sigma2)
+    simulator = _SeriesSimulator(
+        series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=phi, sigma2=sigma2
+    )
     latent, uniforms = simulator.noise(np.random.default_rng(seed), n_sim)
     return pd.DataFrame([_power_run(simulator, float(e), latent, uniforms, alpha) for e in effects])
 
@@ -697,7 +761,7 @@ def simulate_mde(
     series: pd.DataFrame,
     *,
     start: pd.Period | str,
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     power: float = 0.8,
     alpha: float = 0.05,
     direction: str = "improvement",
@@ -754,8 +818,9 @@ def simulate_mde(
     """
     _check_probability(power, "power")
     settings = EvaluationSettings() if settings is None else settings
-    simulator = _SeriesSimulator(series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=None,
-                                 sigma2=None)
+    simulator = _SeriesSimulator(
+        series, start=pd.Period(start, "M"), settings=settings, shape=shape, phi=None, sigma2=None
+    )
     if direction == "improvement":
         sign = get_indicator(int(series["indicator"].iat[0])).improvement_sign()
     elif direction in ("increase", "decrease"):
@@ -808,7 +873,7 @@ def simulate_national_power(
     starts: Mapping[str, pd.Period],
     effect: float,
     tau2: float = 0.0,
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     n_sim: int = 100,
     alpha: float = 0.05,
     method: str = "reml",
@@ -942,23 +1007,37 @@ def simulate_pooled_power(
     k = se.size
     rng = np.random.default_rng(seed)
     draws = effect + rng.normal(0.0, np.sqrt(tau2), (n_sim, k)) + rng.normal(0.0, 1.0, (n_sim, k)) * se
-    frame = pd.DataFrame({"replicate": np.repeat(np.arange(n_sim), k), "estimate": draws.ravel(),
-                          "se": np.tile(se, n_sim)})
+    frame = pd.DataFrame(
+        {"replicate": np.repeat(np.arange(n_sim), k), "estimate": draws.ravel(), "se": np.tile(se, n_sim)}
+    )
     return _pooled_power(frame, effect, alpha=alpha, method=method, hksj=hksj, hksj_floor=hksj_floor)
 
 
-def _pooled_power(frame: pd.DataFrame, effect: float, *, alpha: float, method: str, hksj: bool,
-                  hksj_floor: bool) -> dict[str, float]:
+def _pooled_power(
+    frame: pd.DataFrame, effect: float, *, alpha: float, method: str, hksj: bool, hksj_floor: bool
+) -> dict[str, float]:
     """Pool each replicate's provincial estimates (``replicate``, ``estimate``, ``se``) and
     return the share significant on the side of ``effect`` (``power``, its ``mc_se``), the
     share significant at all (``rejection_rate``) and the number of replicates (``n_sim``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        pooled = pool_frame(frame, estimate="estimate", se="se", by="replicate", method=method, hksj=hksj,
-                            hksj_floor=hksj_floor, level=1 - alpha)
+        pooled = pool_frame(
+            frame,
+            estimate="estimate",
+            se="se",
+            by="replicate",
+            method=method,
+            hksj=hksj,
+            hksj_floor=hksj_floor,
+            level=1 - alpha,
+        )
     significant = pooled["p_value"].to_numpy() < alpha
     right_side = np.sign(pooled["estimate"].to_numpy()) == np.sign(effect) if effect != 0 else True
     power = float(np.mean(significant & right_side))
     n = len(pooled)
-    return {"power": power, "mc_se": float(np.sqrt(power * (1 - power) / n)),
-            "rejection_rate": float(np.mean(significant)), "n_sim": int(n)}
+    return {
+        "power": power,
+        "mc_se": float(np.sqrt(power * (1 - power) / n)),
+        "rejection_rate": float(np.mean(significant)),
+        "n_sim": int(n),
+    }

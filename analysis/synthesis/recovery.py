@@ -15,11 +15,15 @@ def recovery_table(effects: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     with a column per measure, plus ``zero_effect`` and ``confounded``).
     """
     truth = truth.assign(province=truth["province"].astype(str))
-    long = truth.melt(id_vars=["province", "indicator", "zero_effect", "confounded"],
-                      value_vars=[m for m in TRUTH_MEASURES if m in truth], var_name="measure",
-                      value_name="true_value")
+    long = truth.melt(
+        id_vars=["province", "indicator", "zero_effect", "confounded"],
+        value_vars=[m for m in TRUTH_MEASURES if m in truth],
+        var_name="measure",
+        value_name="true_value",
+    )
     merged = effects.assign(province=effects["province"].astype(str)).merge(
-        long, on=["province", "indicator", "measure"], how="inner", validate="one_to_one")
+        long, on=["province", "indicator", "measure"], how="inner", validate="one_to_one"
+    )
     merged["covered"] = (merged["ci_low"] <= merged["true_value"]) & (merged["true_value"] <= merged["ci_high"])
     merged["significant"] = merged["p_value"] < 0.05
     merged["error"] = merged["estimate"] - merged["true_value"]
@@ -34,10 +38,12 @@ def coverage_summary(recovery: pd.DataFrame, *, include_confounded: bool = False
     frame = recovery if include_confounded else recovery[~recovery["confounded"].astype(bool)]
     frame = frame[np.isfinite(frame["true_value"]) & np.isfinite(frame["estimate"])]
     zero = frame["zero_effect"].astype(bool)
-    return pd.DataFrame({
-        "n": frame.groupby("measure").size(),
-        "coverage": frame.groupby("measure")["covered"].mean(),
-        "false_positive_rate": frame[zero].groupby("measure")["significant"].mean(),
-        "power": frame[~zero].groupby("measure")["significant"].mean(),
-        "median_abs_error": frame.groupby("measure")["error"].apply(lambda e: float(np.median(np.abs(e)))),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "n": frame.groupby("measure").size(),
+            "coverage": frame.groupby("measure")["covered"].mean(),
+            "false_positive_rate": frame[zero].groupby("measure")["significant"].mean(),
+            "power": frame[~zero].groupby("measure")["significant"].mean(),
+            "median_abs_error": frame.groupby("measure")["error"].apply(lambda e: float(np.median(np.abs(e)))),
+        }
+    ).reset_index()

@@ -48,16 +48,24 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import pandas as pd
 
-from analysis.its.design import ITSDesign
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import equal_weight_rows, national_effects, pooling_inputs
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.its.design import ITSDesign
 from analysis.registry import timeline
 from analysis.synthesis.direction import classify_effects
+from analysis.synthesis.national import equal_weight_rows, national_effects, pooling_inputs
 from analysis.synthesis.pooling import pool_frame_mixed
 
-__all__ = ["DEFAULT_VARIANTS", "VARIANTS", "SensitivityResults", "ShockExclusionSettings", "leave_one_out",
-           "sensitivity_analysis", "sensitivity_summary", "variant_inputs"]
+__all__ = [
+    "DEFAULT_VARIANTS",
+    "VARIANTS",
+    "SensitivityResults",
+    "ShockExclusionSettings",
+    "leave_one_out",
+    "sensitivity_analysis",
+    "sensitivity_summary",
+    "variant_inputs",
+]
 
 #: Analysis variants and what each changes.
 VARIANTS: dict[str, str] = {
@@ -70,8 +78,14 @@ VARIANTS: dict[str, str] = {
     "newey_west": "Newey-West standard errors instead of the latent AR(1) sandwich",
 }
 #: Variants run unless told otherwise.
-DEFAULT_VARIANTS: tuple[str, ...] = ("default", "washin_0", "washin_6", "national_start", "shocks_ignored",
-                                     "newey_west")
+DEFAULT_VARIANTS: tuple[str, ...] = (
+    "default",
+    "washin_0",
+    "washin_6",
+    "national_start",
+    "shocks_ignored",
+    "newey_west",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,8 +106,9 @@ class ShockExclusionSettings(EvaluationSettings):
         return replace(base, interruption=None, exclude=tuple(base.exclude) + tuple(self.exclude))
 
 
-def variant_inputs(name: str, settings: EvaluationSettings, starts: Mapping[str, pd.Period]
-                   ) -> tuple[EvaluationSettings, dict[str, pd.Period]]:
+def variant_inputs(
+    name: str, settings: EvaluationSettings, starts: Mapping[str, pd.Period]
+) -> tuple[EvaluationSettings, dict[str, pd.Period]]:
     """Settings and start months of analysis variant ``name`` (see :data:`VARIANTS`).
 
     Examples
@@ -153,9 +168,16 @@ class SensitivityResults:
 _POOLED_COLUMNS = ["indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "tau2", "k"]
 
 
-def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative", method: str = "reml",
-                  hksj: bool = True, level: float = 0.95, hksj_floor: bool = True,
-                  absolute_counts: str = "equal") -> pd.DataFrame:
+def leave_one_out(
+    effects: pd.DataFrame,
+    *,
+    measure: str = "effect_end_relative",
+    method: str = "reml",
+    hksj: bool = True,
+    level: float = 0.95,
+    hksj_floor: bool = True,
+    absolute_counts: str = "equal",
+) -> pd.DataFrame:
     """The national pooled estimate with each province left out in turn.
 
     Pools exactly as :func:`analysis.synthesis.national.national_effects` (same inputs and
@@ -190,13 +212,23 @@ def leave_one_out(effects: pd.DataFrame, *, measure: str = "effect_end_relative"
     inputs = pooling_inputs(effects[effects["measure"] == measure], level=level)
     inputs = inputs.assign(province=inputs["province"].astype(str))
     provinces = sorted(inputs["province"].unique())
-    frame = pd.concat([inputs[inputs["province"] != code].assign(left_out=code) for code in provinces],
-                      ignore_index=True)
+    frame = pd.concat(
+        [inputs[inputs["province"] != code].assign(left_out=code) for code in provinces], ignore_index=True
+    )
     if frame.empty:
         return pd.DataFrame(columns=["indicator", "measure", "left_out", *_POOLED_COLUMNS[2:], "direction", "verdict"])
     equal = equal_weight_rows(frame, measure="effect_end_absolute", absolute_counts=absolute_counts)
-    pooled = pool_frame_mixed(frame, equal=equal, by=["indicator", "measure", "left_out"], estimate="pool_estimate",
-                              se="pool_se", method=method, hksj=hksj, level=level, hksj_floor=hksj_floor)
+    pooled = pool_frame_mixed(
+        frame,
+        equal=equal,
+        by=["indicator", "measure", "left_out"],
+        estimate="pool_estimate",
+        se="pool_se",
+        method=method,
+        hksj=hksj,
+        level=level,
+        hksj_floor=hksj_floor,
+    )
     if measure == "effect_end_relative":
         for col in ("estimate", "ci_low", "ci_high"):
             pooled[col] = np.expm1(pooled[col])
@@ -337,8 +369,9 @@ def sensitivity_analysis(
         if name == "default" and baseline_effects is not None:
             effects, seconds = baseline_effects, 0.0
         else:
-            fitted = fit_panel(data, starts=variant_starts, settings=variant_settings, workers=workers,
-                               progress=progress)
+            fitted = fit_panel(
+                data, starts=variant_starts, settings=variant_settings, workers=workers, progress=progress
+            )
             effects, seconds = fitted.effects, time.perf_counter() - began
             failure_parts.append(fitted.failures.assign(variant=name))
         effects = effects[effects["measure"] == measure]
@@ -346,19 +379,44 @@ def sensitivity_analysis(
             default_effects = effects
         national = national_effects(effects, **settings.pooling_options())
         national = national[national["measure"] == measure]
-        pooled_parts.append(national[_POOLED_COLUMNS].assign(variant=name, description=VARIANTS[name],
-                                                             fit_seconds=round(seconds, 1)))
+        pooled_parts.append(
+            national[_POOLED_COLUMNS].assign(variant=name, description=VARIANTS[name], fit_seconds=round(seconds, 1))
+        )
     table = classify_effects(pd.concat(pooled_parts, ignore_index=True))
     order = {name: i for i, name in enumerate(names)}
     table = table.sort_values(["indicator", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s)
-    table = table[["indicator", "measure", "variant", "description", "estimate", "ci_low", "ci_high", "p_value",
-                   "tau2", "k", "direction", "verdict", "fit_seconds"]].reset_index(drop=True)
-    loo = leave_one_out(default_effects, measure=measure, method=settings.pooling_method,
-                        absolute_counts=settings.pooling_absolute_counts,
-                        hksj_floor=settings.pooling_hksj_floor,
-                        hksj=settings.pooling_hksj, level=settings.level)
-    failures = (pd.concat(failure_parts, ignore_index=True) if failure_parts
-                else pd.DataFrame(columns=["province", "indicator", "stage", "error", "message", "variant"]))
+    table = table[
+        [
+            "indicator",
+            "measure",
+            "variant",
+            "description",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "tau2",
+            "k",
+            "direction",
+            "verdict",
+            "fit_seconds",
+        ]
+    ].reset_index(drop=True)
+    loo = leave_one_out(
+        default_effects,
+        measure=measure,
+        method=settings.pooling_method,
+        absolute_counts=settings.pooling_absolute_counts,
+        hksj_floor=settings.pooling_hksj_floor,
+        hksj=settings.pooling_hksj,
+        level=settings.level,
+    )
+    failures = (
+        pd.concat(failure_parts, ignore_index=True)
+        if failure_parts
+        else pd.DataFrame(columns=["province", "indicator", "stage", "error", "message", "variant"])
+    )
     failures = failures[["variant", *[c for c in failures.columns if c != "variant"]]]
-    return SensitivityResults(variants=table, leave_one_out=loo, summary=sensitivity_summary(table, loo),
-                              failures=failures)
+    return SensitivityResults(
+        variants=table, leave_one_out=loo, summary=sensitivity_summary(table, loo), failures=failures
+    )

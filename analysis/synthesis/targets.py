@@ -43,22 +43,45 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit, logit
 
-from analysis.registry import get_indicator, get_province, timeline
 from analysis.evaluation.model import fit_default_model
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.registry import get_indicator, get_province, timeline
 
 if TYPE_CHECKING:
     from analysis.its import ITSResults
 
-__all__ = ["PROJECTION_COLUMNS", "TARGET_COLUMNS", "assess_targets", "load_targets", "project", "project_results",
-           "target_attainment"]
+__all__ = [
+    "PROJECTION_COLUMNS",
+    "TARGET_COLUMNS",
+    "assess_targets",
+    "load_targets",
+    "project",
+    "project_results",
+    "target_attainment",
+]
 
 #: Columns of ``analysis/registry/targets.csv``.
 TARGET_COLUMNS = ["province", "indicator", "comparison", "target", "unit", "target_month", "scope", "source", "note"]
 #: Columns of :func:`project`.
-PROJECTION_COLUMNS = ["province", "indicator", "month", "unit", "projected", "ci_low", "ci_high", "pi_low",
-                      "pi_high", "link", "eta", "se_link", "df", "sigma2", "sampling_var", "last_data_month",
-                      "extrapolated"]
+PROJECTION_COLUMNS = [
+    "province",
+    "indicator",
+    "month",
+    "unit",
+    "projected",
+    "ci_low",
+    "ci_high",
+    "pi_low",
+    "pi_high",
+    "link",
+    "eta",
+    "se_link",
+    "df",
+    "sigma2",
+    "sampling_var",
+    "last_data_month",
+    "extrapolated",
+]
 
 _LINK = {"logit": (logit, expit), "log": (np.log, np.exp), "identity": (lambda x: x, lambda x: x)}
 
@@ -109,7 +132,7 @@ def load_targets(path: str | Path | None = None) -> pd.DataFrame:
     for i, row in raw.iterrows():
         line = i + 2  # the header is line 1
 
-        def problem(column: str, rule: str) -> None:
+        def problem(column: str, rule: str, line: int = line, row: pd.Series = row) -> None:
             problems.append(f"{source}, row {line}, column {column!r}, value {row[column]!r}: {rule}")
 
         record = dict(row)
@@ -130,8 +153,11 @@ def load_targets(path: str | Path | None = None) -> pd.DataFrame:
         if comparison not in (">=", "<="):
             problem("comparison", "must be '>=' or '<='")
         elif indicator is not None and comparison != {"up": ">=", "down": "<="}[indicator.direction]:
-            problem("comparison", f"indicator {indicator.number} improves {indicator.direction}wards; "
-                                  f"its target should be {'>=' if indicator.direction == 'up' else '<='}")
+            problem(
+                "comparison",
+                f"indicator {indicator.number} improves {indicator.direction}wards; "
+                f"its target should be {'>=' if indicator.direction == 'up' else '<='}",
+            )
         try:
             record["target"] = float(row["target"])
             if not np.isfinite(record["target"]):
@@ -141,8 +167,10 @@ def load_targets(path: str | Path | None = None) -> pd.DataFrame:
             record["target"] = np.nan
         if indicator is not None:
             if row["unit"].strip() != indicator.unit:
-                problem("unit", f"indicator {indicator.number} is reported in {indicator.unit!r}; give the target "
-                                "in that unit")
+                problem(
+                    "unit",
+                    f"indicator {indicator.number} is reported in {indicator.unit!r}; give the target in that unit",
+                )
             elif np.isfinite(record["target"]):
                 top = indicator.scale if indicator.measure == "proportion" else np.inf
                 if not 0 < record["target"] < top:
@@ -156,8 +184,10 @@ def load_targets(path: str | Path | None = None) -> pd.DataFrame:
     if not problems:
         duplicated = table.duplicated(["province", "indicator"], keep=False)
         for i in np.flatnonzero(duplicated.to_numpy()):
-            problems.append(f"{source}, row {i + 2}: a second target for province {table['province'].iat[i]} and "
-                            f"indicator {table['indicator'].iat[i]}; keep one row per province x indicator")
+            problems.append(
+                f"{source}, row {i + 2}: a second target for province {table['province'].iat[i]} and "
+                f"indicator {table['indicator'].iat[i]}; keep one row per province x indicator"
+            )
     if problems:
         raise ValueError("invalid targets table:\n" + "\n".join(problems))
     table["indicator"] = table["indicator"].astype(int)
@@ -165,7 +195,7 @@ def load_targets(path: str | Path | None = None) -> pd.DataFrame:
     return table
 
 
-def project_results(res: "ITSResults", *, month: str | pd.Period, indicator: int, level: float = 0.95) -> dict:
+def project_results(res: ITSResults, *, month: str | pd.Period, indicator: int, level: float = 0.95) -> dict:
     """Projection of one fitted model to ``month`` (one row of :func:`project`, without keys).
 
     Parameters
@@ -232,11 +262,23 @@ def _project_group(args: tuple) -> tuple[list[dict], list[dict]]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = fit_default_model(series, start=starts[province], settings=settings)
-            rows.append({"province": province, "indicator": int(number),
-                         **project_results(res, month=month, indicator=int(number), level=level)})
+            rows.append(
+                {
+                    "province": province,
+                    "indicator": int(number),
+                    **project_results(res, month=month, indicator=int(number), level=level),
+                }
+            )
         except Exception as err:  # one failing series must not stop the others: it is reported
-            failures.append({"province": province, "indicator": int(number), "stage": "project",
-                             "error": type(err).__name__, "message": str(err)})
+            failures.append(
+                {
+                    "province": province,
+                    "indicator": int(number),
+                    "stage": "project",
+                    "error": type(err).__name__,
+                    "message": str(err),
+                }
+            )
     return rows, failures
 
 
@@ -244,7 +286,7 @@ def project(
     panel: pd.DataFrame,
     *,
     starts: Mapping[str, pd.Period],
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     month: str | pd.Period = timeline.EVALUATION[1],
     series: Iterable[tuple[str, int]] | None = None,
     level: float = 0.95,
@@ -359,8 +401,9 @@ def target_attainment(projections: pd.DataFrame, targets: pd.DataFrame | None = 
     0.5
     """
     targets = load_targets() if targets is None else targets
-    left = projections.assign(province=projections["province"].astype(str),
-                              indicator=projections["indicator"].astype(int))
+    left = projections.assign(
+        province=projections["province"].astype(str), indicator=projections["indicator"].astype(int)
+    )
     right = targets.assign(province=targets["province"].astype(str), indicator=targets["indicator"].astype(int))
     merged = left.merge(right.drop(columns=["unit"]), on=["province", "indicator"], how="inner")
     wrong_month = merged["month"].astype(str) != merged["target_month"].astype(str)
@@ -379,9 +422,26 @@ def target_attainment(projections: pd.DataFrame, targets: pd.DataFrame | None = 
     merged["p_meet_observed"] = np.where(np.isfinite(df), stats.t.cdf(z_obs, finite_df), stats.norm.cdf(z_obs))
     projected = merged["projected"].to_numpy(float)
     merged["projected_meets"] = np.where(sign > 0, projected >= merged["target"], projected <= merged["target"])
-    columns = ["province", "indicator", "comparison", "target", "unit", "target_month", "projected", "ci_low",
-               "ci_high", "projected_meets", "p_meet", "pi_low", "pi_high", "p_meet_observed", "extrapolated",
-               "scope", "source", "note"]
+    columns = [
+        "province",
+        "indicator",
+        "comparison",
+        "target",
+        "unit",
+        "target_month",
+        "projected",
+        "ci_low",
+        "ci_high",
+        "projected_meets",
+        "p_meet",
+        "pi_low",
+        "pi_high",
+        "p_meet_observed",
+        "extrapolated",
+        "scope",
+        "source",
+        "note",
+    ]
     return merged[columns].reset_index(drop=True)
 
 
@@ -389,7 +449,7 @@ def assess_targets(
     panel: pd.DataFrame,
     *,
     starts: Mapping[str, pd.Period],
-    settings: "EvaluationSettings | None" = None,
+    settings: EvaluationSettings | None = None,
     targets: pd.DataFrame | None = None,
     level: float = 0.95,
 ) -> pd.DataFrame:

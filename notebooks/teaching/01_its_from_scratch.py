@@ -92,8 +92,10 @@ plt.show()
 
 # %%
 t = np.array([(m - start).n for m in months], dtype=float)  # months since the start
-core = pd.DataFrame({"const": 1.0, "time": t, "level_change": (t >= 0).astype(float),
-                     "slope_change": np.where(t >= 0, t, 0.0)}, index=months.astype(str))
+core = pd.DataFrame(
+    {"const": 1.0, "time": t, "level_change": (t >= 0).astype(float), "slope_change": np.where(t >= 0, t, 0.0)},
+    index=months.astype(str),
+)
 core.loc["2023-05":"2023-10"]
 
 # %% [markdown]
@@ -134,12 +136,15 @@ result.summary_frame().set_index("measure").loc[["level_change", "slope_change"]
 # $L$ and $S$ directly.
 
 # %%
-comparison = pd.DataFrame({
-    "true": [truth["level_change"], truth["slope_change"]],
-    "estimate": [result.params["level_change"], result.params["slope_change"]],
-    "ci_low": [result.coefficient("level_change").ci_low, result.coefficient("slope_change").ci_low],
-    "ci_high": [result.coefficient("level_change").ci_high, result.coefficient("slope_change").ci_high],
-}, index=["level change (minutes)", "slope change (minutes per month)"])
+comparison = pd.DataFrame(
+    {
+        "true": [truth["level_change"], truth["slope_change"]],
+        "estimate": [result.params["level_change"], result.params["slope_change"]],
+        "ci_low": [result.coefficient("level_change").ci_low, result.coefficient("slope_change").ci_low],
+        "ci_high": [result.coefficient("level_change").ci_high, result.coefficient("slope_change").ci_high],
+    },
+    index=["level change (minutes)", "slope change (minutes per month)"],
+)
 comparison
 
 # %% [markdown]
@@ -157,10 +162,16 @@ when = pd.PeriodIndex(paths["month"], freq="M").to_timestamp()
 after = (paths["phase"] != "pre").to_numpy()
 ax.plot(when, paths["observed"], "o", ms=3, color="#4D4D4D", label="observed")
 ax.plot(when, paths["fitted"], color="#0072B2", lw=1.4, label="fitted")
-ax.plot(when[after], paths["counterfactual"][after], "--", color="#E69F00", lw=1.4,
-        label="counterfactual (no plan)")
-ax.fill_between(when[after], paths["counterfactual_low"][after], paths["counterfactual_high"][after],
-                color="#E69F00", alpha=0.25, lw=0, label="95% CI of the counterfactual")
+ax.plot(when[after], paths["counterfactual"][after], "--", color="#E69F00", lw=1.4, label="counterfactual (no plan)")
+ax.fill_between(
+    when[after],
+    paths["counterfactual_low"][after],
+    paths["counterfactual_high"][after],
+    color="#E69F00",
+    alpha=0.25,
+    lw=0,
+    label="95% CI of the counterfactual",
+)
 ax.axvline(start.to_timestamp(), color="#CC79A7")
 ax.set_ylabel("response time (minutes)")
 ax.set_title("Observed, fitted and counterfactual response time")
@@ -169,12 +180,15 @@ plt.show()
 
 # %%
 absolute, relative = result.effect_at("2025-09")
-pd.DataFrame({
-    "true": [truth["effect_end_absolute"], truth["effect_end_relative"]],
-    "estimate": [absolute.estimate, relative.estimate],
-    "ci_low": [absolute.ci_low, relative.ci_low],
-    "ci_high": [absolute.ci_high, relative.ci_high],
-}, index=["effect in 2025-09 (minutes)", "effect in 2025-09 (ratio − 1)"])
+pd.DataFrame(
+    {
+        "true": [truth["effect_end_absolute"], truth["effect_end_relative"]],
+        "estimate": [absolute.estimate, relative.estimate],
+        "ci_low": [absolute.ci_low, relative.ci_low],
+        "ci_high": [absolute.ci_high, relative.ci_high],
+    },
+    index=["effect in 2025-09 (minutes)", "effect in 2025-09 (ratio − 1)"],
+)
 
 # %% [markdown]
 # Read it as: *in September 2025, response times were about this many minutes (percent) lower
@@ -204,11 +218,14 @@ pd.DataFrame({
 naive_design = ITSDesign(interruption="2023-06", washin=0, calendar="china")
 naive = SegmentedRegression(y, time=months, design=naive_design).fit(cov_type="model")
 naive_abs, _ = naive.effect_at("2025-09")
-pd.DataFrame({
-    "truth": [truth["level_change"], truth["slope_change"], truth["effect_end_absolute"]],
-    "own start + wash-in": [result.params["level_change"], result.params["slope_change"], absolute.estimate],
-    "national start, no wash-in": [naive.params["level_change"], naive.params["slope_change"], naive_abs.estimate],
-}, index=["level change", "slope change", "effect 2025-09"])
+pd.DataFrame(
+    {
+        "truth": [truth["level_change"], truth["slope_change"], truth["effect_end_absolute"]],
+        "own start + wash-in": [result.params["level_change"], result.params["slope_change"], absolute.estimate],
+        "national start, no wash-in": [naive.params["level_change"], naive.params["slope_change"], naive_abs.estimate],
+    },
+    index=["level change", "slope change", "effect 2025-09"],
+)
 
 # %% [markdown]
 # With the national date, June and July 2023 (no plan yet in Anhui) are counted as "after", and

@@ -114,7 +114,9 @@ table = compare_methods(model, at="2025-09")
 side_by_side(table, value="se").loc[["level_change", "slope_change", "effect_relative"]]
 
 # %%
-level = table[table["quantity"] == "level_change"].set_index("method")[["estimate", "se", "ci_low", "ci_high", "p_value"]]
+level = table[table["quantity"] == "level_change"].set_index("method")[
+    ["estimate", "se", "ci_low", "ci_high", "p_value"]
+]
 level.assign(covers_truth=(level["ci_low"] <= truth["level_change"]) & (truth["level_change"] <= level["ci_high"]))
 
 # %%
@@ -143,8 +145,10 @@ conclusion_depends_on_method(table)
 # %%
 reps = 80
 methods = ["model", "newey-west", "prais-winsten", "reml-ar:satterthwaite", "latent-ar1"]
-coverage = pd.concat([run_scenario(Scenario("gaussian", 24, 24, rho), reps=reps, methods=methods, seed=1)
-                      for rho in (0.0, 0.6)], ignore_index=True)
+coverage = pd.concat(
+    [run_scenario(Scenario("gaussian", 24, 24, rho), reps=reps, methods=methods, seed=1) for rho in (0.0, 0.6)],
+    ignore_index=True,
+)
 coverage.pivot(index="method", columns="rho", values="level_change").rename(index={"model": "ols"})
 
 # %%
@@ -191,8 +195,10 @@ plt.show()
 # ### Solution
 
 # %%
-longer = pd.concat([run_scenario(Scenario("gaussian", 53, 28, rho), reps=reps, methods=methods, seed=2)
-                    for rho in (0.3, 0.6)], ignore_index=True)
+longer = pd.concat(
+    [run_scenario(Scenario("gaussian", 53, 28, rho), reps=reps, methods=methods, seed=2) for rho in (0.3, 0.6)],
+    ignore_index=True,
+)
 longer.pivot(index="method", columns="rho", values="level_change").rename(index={"model": "ols"})
 
 # %% [markdown]

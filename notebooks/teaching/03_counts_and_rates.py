@@ -50,9 +50,19 @@ pd.set_option("display.precision", 4)
 data = generate(seed=3, provinces=["310000"], indicators=[32, 34])
 start = pd.Period(data.plan_dates.loc[0, "start_month"], "M")
 truth = data.truth.set_index("indicator")
-pd.DataFrame([{"indicator": n, "name": get_indicator(n).name_en, "measure": get_indicator(n).measure,
-               "unit": get_indicator(n).unit, "family": get_indicator(n).family,
-               "true effect 2025-09 (ratio − 1)": truth.loc[n, "effect_end_relative"]} for n in (32, 34)])
+pd.DataFrame(
+    [
+        {
+            "indicator": n,
+            "name": get_indicator(n).name_en,
+            "measure": get_indicator(n).measure,
+            "unit": get_indicator(n).unit,
+            "family": get_indicator(n).family,
+            "true effect 2025-09 (ratio − 1)": truth.loc[n, "effect_end_relative"],
+        }
+        for n in (32, 34)
+    ]
+)
 
 # %%
 crbsi = data.panel[data.panel["indicator"] == 34].reset_index(drop=True)
@@ -86,17 +96,29 @@ plt.show()
 # %%
 design = ITSDesign(interruption=start, washin=3, calendar="china")
 rate_model = SegmentedRegression(infections, time=months, design=design, family="poisson", exposure=catheter_days)
-count_model = SegmentedRegression(infections, time=months, design=design, family="poisson",
-                                  exposure=np.ones(len(months)))
+count_model = SegmentedRegression(
+    infections, time=months, design=design, family="poisson", exposure=np.ones(len(months))
+)
 rows = []
 for label, model in (("rate (offset: catheter-days)", rate_model), ("count (no offset)", count_model)):
     res = model.fit(cov_type="latent-ar1")
     c = res.coefficient("level_change")
-    rows.append({"model": label, "level change (log)": c.estimate,
-                 "rate ratio at start": np.exp(c.estimate),
-                 "95% CI": f"{np.exp(c.ci_low):.2f} – {np.exp(c.ci_high):.2f}"})
-rows.append({"model": "truth", "level change (log)": truth.loc[34, "level_change"],
-             "rate ratio at start": np.exp(truth.loc[34, "level_change"]), "95% CI": ""})
+    rows.append(
+        {
+            "model": label,
+            "level change (log)": c.estimate,
+            "rate ratio at start": np.exp(c.estimate),
+            "95% CI": f"{np.exp(c.ci_low):.2f} – {np.exp(c.ci_high):.2f}",
+        }
+    )
+rows.append(
+    {
+        "model": "truth",
+        "level change (log)": truth.loc[34, "level_change"],
+        "rate ratio at start": np.exp(truth.loc[34, "level_change"]),
+        "95% CI": "",
+    }
+)
 pd.DataFrame(rows).set_index("model")
 
 # %% [markdown]
@@ -123,12 +145,15 @@ side_by_side(methods, value="se").loc[["level_change", "effect_relative"]]
 # %%
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    negbin = SegmentedRegression(infections, time=months, design=design, family="negbin",
-                                 exposure=catheter_days).fit(cov_type="model")
+    negbin = SegmentedRegression(infections, time=months, design=design, family="negbin", exposure=catheter_days).fit(
+        cov_type="model"
+    )
 for warning in caught:  # here: no overdispersion to estimate, θ runs off to infinity
     print("warning:", warning.message)
-print(f"negative binomial θ = {negbin.cov_details['theta']:.3g} (large θ: close to Poisson); "
-      f"level change {negbin.params['level_change']:.3f} (SE {negbin.std_errors['level_change']:.3f})")
+print(
+    f"negative binomial θ = {negbin.cov_details['theta']:.3g} (large θ: close to Poisson); "
+    f"level change {negbin.params['level_change']:.3f} (SE {negbin.std_errors['level_change']:.3f})"
+)
 
 # %% [markdown]
 # Here the dispersion is close to 1: model-based, quasi, lagged-residual and latent AR(1)
@@ -153,13 +178,19 @@ mortality_fit = mortality.fit()
 absolute, relative = mortality_fit.effect_at("2025-09", unit_scale=1000)
 window = pd.period_range(start + 3, "2025-09", freq="M")  # from the end of the wash-in
 averted = mortality_fit.cumulative_effect(window)
-pd.DataFrame({
-    "estimate": [absolute.estimate, relative.estimate, averted.estimate],
-    "ci_low": [absolute.ci_low, relative.ci_low, averted.ci_low],
-    "ci_high": [absolute.ci_high, relative.ci_high, averted.ci_high],
-    "truth": [truth.loc[32, "effect_end_absolute"], truth.loc[32, "effect_end_relative"],
-              truth.loc[32, "effect_cumulative"]],
-}, index=["effect in 2025-09 (‰)", "effect in 2025-09 (ratio − 1)", f"extra deaths {window[0]}..{window[-1]}"])
+pd.DataFrame(
+    {
+        "estimate": [absolute.estimate, relative.estimate, averted.estimate],
+        "ci_low": [absolute.ci_low, relative.ci_low, averted.ci_low],
+        "ci_high": [absolute.ci_high, relative.ci_high, averted.ci_high],
+        "truth": [
+            truth.loc[32, "effect_end_absolute"],
+            truth.loc[32, "effect_end_relative"],
+            truth.loc[32, "effect_cumulative"],
+        ],
+    },
+    index=["effect in 2025-09 (‰)", "effect in 2025-09 (ratio − 1)", f"extra deaths {window[0]}..{window[-1]}"],
+)
 
 # %% [markdown]
 # A negative number of extra deaths is deaths averted. With about ten deaths a month, one
@@ -187,20 +218,27 @@ table[table["month"] <= 2].pivot(index="year", columns="month", values="days").r
 residuals = {}
 for spring_festival in (False, True):
     volume_design = ITSDesign(interruption=start, washin=3, spring_festival=spring_festival, calendar="china")
-    fit = SegmentedRegression(surgeries, time=months, design=volume_design, family="quasipoisson",
-                              exposure=np.ones(len(months))).fit()
+    fit = SegmentedRegression(
+        surgeries, time=months, design=volume_design, family="quasipoisson", exposure=np.ones(len(months))
+    ).fit()
     residuals[spring_festival] = fit.residuals
     if spring_festival:
         per_day = fit.params["spring_festival_days"]
-        print(f"one holiday day changes surgical volume by {np.expm1(per_day):+.1%}; "
-              f"a 7-day holiday month by {np.expm1(7 * per_day):+.0%}")
+        print(
+            f"one holiday day changes surgical volume by {np.expm1(per_day):+.1%}; "
+            f"a 7-day holiday month by {np.expm1(7 * per_day):+.0%}"
+        )
 # Shock months (COVID-19) have their own dummy and a residual of exactly zero: leave them out.
 shock_months = pd.PeriodIndex([str(m) for m in timeline.COVID_SHOCK_MONTHS], freq="M")
 winter = (residuals[False].index.month <= 2) & ~residuals[False].index.isin(shock_months)
-pd.DataFrame({"holiday days": days.reindex(residuals[False].index)[winter].to_numpy(),
-              "month dummies only": residuals[False][winter].to_numpy(),
-              "+ holiday days": residuals[True][winter].to_numpy()},
-             index=residuals[False].index[winter].astype(str)).round(1).T
+pd.DataFrame(
+    {
+        "holiday days": days.reindex(residuals[False].index)[winter].to_numpy(),
+        "month dummies only": residuals[False][winter].to_numpy(),
+        "+ holiday days": residuals[True][winter].to_numpy(),
+    },
+    index=residuals[False].index[winter].astype(str),
+).round(1).T
 
 # %% [markdown]
 # With month dummies only, the residuals (Pearson, in standard units) swing with the holiday:
@@ -231,13 +269,17 @@ fourier = ITSDesign(interruption=start, washin=3, seasonality="fourier:2", sprin
 fourier_fit = SegmentedRegression(deaths, time=months, design=fourier, family="binomial", trials=surgeries).fit()
 _, fourier_relative = fourier_fit.effect_at("2025-09")
 print(f"month dummies + holiday: {relative.estimate:+.3f} ({relative.ci_low:+.3f}, {relative.ci_high:+.3f})")
-print(f"2 Fourier pairs:         {fourier_relative.estimate:+.3f} ({fourier_relative.ci_low:+.3f}, "
-      f"{fourier_relative.ci_high:+.3f})")
+print(
+    f"2 Fourier pairs:         {fourier_relative.estimate:+.3f} ({fourier_relative.ci_low:+.3f}, "
+    f"{fourier_relative.ci_high:+.3f})"
+)
 
 crbsi_absolute, _ = rate_model.fit().effect_at("2025-09", unit_scale=1000)
-print(f"CRBSI in 2025-09: {crbsi_absolute.estimate:+.3f} per 1000 catheter-days "
-      f"({crbsi_absolute.ci_low:+.3f}, {crbsi_absolute.ci_high:+.3f}); "
-      f"truth {truth.loc[34, 'effect_end_absolute']:+.3f}")
+print(
+    f"CRBSI in 2025-09: {crbsi_absolute.estimate:+.3f} per 1000 catheter-days "
+    f"({crbsi_absolute.ci_low:+.3f}, {crbsi_absolute.ci_high:+.3f}); "
+    f"truth {truth.loc[34, 'effect_end_absolute']:+.3f}"
+)
 
 # %% [markdown]
 # Mortality has only a mild season, so a smoother seasonal model with fewer parameters changes

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.data.synthetic import generate
-from analysis.its import ITSDesign, SegmentedRegression
 from analysis.evaluation.fit_panel import fit_panel
+from analysis.its import ITSDesign, SegmentedRegression
 from analysis.registry import timeline
 
 pd.set_option("display.precision", 4)
@@ -85,22 +85,36 @@ print(f"plan start {start}; DRG/DIP start {reform}, true step {truth['drg_step']
 
 def coding_model(data, design):
     rows = data.panel
-    return SegmentedRegression(rows["numerator"].to_numpy(float), time=months, design=design, family="binomial",
-                               trials=rows["denominator"].to_numpy(float))
+    return SegmentedRegression(
+        rows["numerator"].to_numpy(float),
+        time=months,
+        design=design,
+        family="binomial",
+        trials=rows["denominator"].to_numpy(float),
+    )
 
 
 plan_only = ITSDesign(interruption=start, washin=3, calendar="china")
 both = ITSDesign(interruptions=(start, reform), washin=3, calendar="china")  # the reform as a second interruption
 true_effect = truth["level_change"] + truth["slope_change"] * (EVALUATION - pd.Period(start, "M")).n
 rows = []
-for label, data, design in (("no reform in the data", without_reform, plan_only),
-                            ("reform in the data, ignored", with_reform, plan_only),
-                            ("reform in the data, modelled", with_reform, both)):
+for label, data, design in (
+    ("no reform in the data", without_reform, plan_only),
+    ("reform in the data, ignored", with_reform, plan_only),
+    ("reform in the data, modelled", with_reform, both),
+):
     estimate, se = plan_effect_at_end(coding_model(data, design).fit(), start)
-    rows.append({"analysis": label, "plan effect 2025-09 (log odds)": estimate, "SE": se,
-                 "odds ratio": np.exp(estimate)})
-rows.append({"analysis": "truth", "plan effect 2025-09 (log odds)": true_effect, "SE": np.nan,
-             "odds ratio": np.exp(true_effect)})
+    rows.append(
+        {"analysis": label, "plan effect 2025-09 (log odds)": estimate, "SE": se, "odds ratio": np.exp(estimate)}
+    )
+rows.append(
+    {
+        "analysis": "truth",
+        "plan effect 2025-09 (log odds)": true_effect,
+        "SE": np.nan,
+        "odds ratio": np.exp(true_effect),
+    }
+)
 pd.DataFrame(rows).set_index("analysis")
 
 # %% [markdown]
@@ -135,12 +149,17 @@ panel, monthly = cmi.panel, cmi.truth_monthly
 months = pd.PeriodIndex(panel.loc[panel["province"] == treated, "month"], freq="M")
 campaign = campaign_effect * (months >= campaign_start)
 y_treated = panel.loc[panel["province"] == treated, "value"].to_numpy(float) + campaign
-without_plan = [panel.loc[panel["province"] == code, "value"].to_numpy(float)
-                - monthly.loc[monthly["province"] == code, "plan_effect_eta"].to_numpy() for code in comparison]
+without_plan = [
+    panel.loc[panel["province"] == code, "value"].to_numpy(float)
+    - monthly.loc[monthly["province"] == code, "plan_effect_eta"].to_numpy()
+    for code in comparison
+]
 y_comparison = np.mean(without_plan, axis=0) + campaign
 true_plan_level = cmi.truth.set_index("province").loc[treated, "level_change"]
-print(f"plan start in {treated}: {cmi.plan_dates.set_index('province').loc[treated, 'start_month']}; "
-      f"true plan level change {true_plan_level:.4f}, campaign {campaign_effect}")
+print(
+    f"plan start in {treated}: {cmi.plan_dates.set_index('province').loc[treated, 'start_month']}; "
+    f"true plan level change {true_plan_level:.4f}, campaign {campaign_effect}"
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 3))
@@ -157,20 +176,37 @@ design = ITSDesign(interruption=campaign_start, washin=3, calendar="china")
 single = SegmentedRegression(y_treated, time=months, design=design).fit()
 stacked_time = np.concatenate([months.astype(str), months.astype(str)])
 group = np.r_[np.ones(len(months)), np.zeros(len(months))]  # 1 = treated, 0 = comparison
-controlled = SegmentedRegression(np.concatenate([y_treated, y_comparison]), time=stacked_time, design=design,
-                                 group=group).fit()
-pd.DataFrame([
-    {"quantity": "ITS of the treated series: level change", "estimate": single.coefficient("level_change").estimate,
-     "ci_low": single.coefficient("level_change").ci_low, "ci_high": single.coefficient("level_change").ci_high,
-     "truth": true_plan_level + campaign_effect, "what it measures": "plan + campaign"},
-    {"quantity": "controlled ITS: comparison's level change", "estimate": controlled.params["level_change"],
-     "ci_low": controlled.coefficient("level_change").ci_low, "ci_high": controlled.coefficient("level_change").ci_high,
-     "truth": campaign_effect, "what it measures": "campaign"},
-    {"quantity": "controlled ITS: difference in level change", "estimate": controlled.params["group_level_change"],
-     "ci_low": controlled.coefficient("group_level_change").ci_low,
-     "ci_high": controlled.coefficient("group_level_change").ci_high, "truth": true_plan_level,
-     "what it measures": "plan"},
-]).set_index("quantity")
+controlled = SegmentedRegression(
+    np.concatenate([y_treated, y_comparison]), time=stacked_time, design=design, group=group
+).fit()
+pd.DataFrame(
+    [
+        {
+            "quantity": "ITS of the treated series: level change",
+            "estimate": single.coefficient("level_change").estimate,
+            "ci_low": single.coefficient("level_change").ci_low,
+            "ci_high": single.coefficient("level_change").ci_high,
+            "truth": true_plan_level + campaign_effect,
+            "what it measures": "plan + campaign",
+        },
+        {
+            "quantity": "controlled ITS: comparison's level change",
+            "estimate": controlled.params["level_change"],
+            "ci_low": controlled.coefficient("level_change").ci_low,
+            "ci_high": controlled.coefficient("level_change").ci_high,
+            "truth": campaign_effect,
+            "what it measures": "campaign",
+        },
+        {
+            "quantity": "controlled ITS: difference in level change",
+            "estimate": controlled.params["group_level_change"],
+            "ci_low": controlled.coefficient("group_level_change").ci_low,
+            "ci_high": controlled.coefficient("group_level_change").ci_high,
+            "truth": true_plan_level,
+            "what it measures": "plan",
+        },
+    ]
+).set_index("quantity")
 
 # %% [markdown]
 # The single ITS credits the plan with the campaign's jump. The controlled ITS assigns the
@@ -192,9 +228,16 @@ icu_months = pd.PeriodIndex(jilin.panel["month"], freq="M")
 deaths, patients = jilin.panel["numerator"].to_numpy(float), jilin.panel["denominator"].to_numpy(float)
 designs = {
     "shock dummies (default)": ITSDesign(interruption=icu_start, washin=3, calendar="china"),
-    "exit-wave months excluded": ITSDesign(interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3],
-                                           exclude=("2022-12", "2023-01"), calendar="china"),
-    "exit wave ignored": ITSDesign(interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3], calendar="china"),
+    "exit-wave months excluded": ITSDesign(
+        interruption=icu_start,
+        washin=3,
+        shocks=timeline.COVID_SHOCK_MONTHS[:3],
+        exclude=("2022-12", "2023-01"),
+        calendar="china",
+    ),
+    "exit wave ignored": ITSDesign(
+        interruption=icu_start, washin=3, shocks=timeline.COVID_SHOCK_MONTHS[:3], calendar="china"
+    ),
 }
 rows = []
 for label, icu_design in designs.items():
@@ -208,8 +251,13 @@ pd.DataFrame(rows).set_index("analysis")
 fig, ax = plt.subplots(figsize=(9, 3))
 ax.plot(icu_months.to_timestamp(), 100 * deaths / patients, "o-", ms=3, lw=0.8, color="#4D4D4D")
 for month in ("2022-12", "2023-01"):
-    ax.axvspan(pd.Period(month, "M").to_timestamp(), (pd.Period(month, "M") + 1).to_timestamp(),
-               color="#BBBBBB", alpha=0.6, lw=0)
+    ax.axvspan(
+        pd.Period(month, "M").to_timestamp(),
+        (pd.Period(month, "M") + 1).to_timestamp(),
+        color="#BBBBBB",
+        alpha=0.6,
+        lw=0,
+    )
 ax.axvline(pd.Period(icu_start, "M").to_timestamp(), color="#CC79A7")
 ax.set_ylabel("ICU mortality (%)")
 ax.set_title("Jilin: ICU mortality, exit wave shaded, plan start marked")
@@ -231,7 +279,8 @@ stroke = generate(seed=2023, indicators=[12])
 own_start = {row.province: pd.Period(row.start_month, "M") for row in stroke.plan_dates.itertuples()}
 national_start = {code: timeline.IMPLEMENTATION_START for code in own_start}
 summary = stroke.truth.set_index("province")[["start_month", "level_change"]].rename(
-    columns={"level_change": "true level change"})
+    columns={"level_change": "true level change"}
+)
 for label, starts in (("own start", own_start), ("national 2023-06", national_start)):
     effects = fit_panel(stroke.panel, starts=starts).effects
     level = effects[effects["measure"] == "level_change"].set_index("province")["estimate"]
@@ -260,16 +309,22 @@ def placebo_p_values(fake_start, *, cov_type="latent-ar1"):
     """p-value of the level change at a fake start, per province (pre-plan data only)."""
     p_values = {}
     for code, rows in pre_plan.groupby("province"):
-        fit = SegmentedRegression(rows["numerator"].to_numpy(float), time=pd.PeriodIndex(rows["month"], freq="M"),
-                                  design=ITSDesign(interruption=fake_start, washin=0, calendar="china"), family="binomial",
-                                  trials=rows["denominator"].to_numpy(float)).fit(cov_type=cov_type)
+        fit = SegmentedRegression(
+            rows["numerator"].to_numpy(float),
+            time=pd.PeriodIndex(rows["month"], freq="M"),
+            design=ITSDesign(interruption=fake_start, washin=0, calendar="china"),
+            family="binomial",
+            trials=rows["denominator"].to_numpy(float),
+        ).fit(cov_type=cov_type)
         p_values[code] = fit.coefficient("level_change").p_value
     return pd.Series(p_values)
 
 
 placebo = placebo_p_values("2021-07")
-print(f"placebo 2021-07: {int((placebo < 0.05).sum())} of {len(placebo)} provinces significant at 5% "
-      f"(expected about {0.05 * len(placebo):.1f})")
+print(
+    f"placebo 2021-07: {int((placebo < 0.05).sum())} of {len(placebo)} provinces significant at 5% "
+    f"(expected about {0.05 * len(placebo):.1f})"
+)
 
 # %%
 zero = stroke.truth.loc[stroke.truth["zero_effect"], "province"]

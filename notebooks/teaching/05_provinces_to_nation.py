@@ -37,10 +37,10 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import national_effects, pooling_inputs
 from analysis.registry import get_indicator
 from analysis.report import figures
 from analysis.report.fonts import use_cjk_font
+from analysis.synthesis.national import national_effects, pooling_inputs
 from analysis.synthesis.pooling import pool
 
 use_cjk_font()
@@ -82,16 +82,30 @@ inputs = pooling_inputs(effects)
 rel30 = inputs[(inputs["indicator"] == 30) & (inputs["measure"] == "effect_end_relative")]
 true_log = np.log1p(data.truth.loc[data.truth["indicator"] == 30, "effect_end_relative"].to_numpy())
 rows = []
-for label, options in (("fixed effect", {"method": "fe"}), ("random effects, DL", {"method": "dl"}),
-                       ("random effects, REML", {"method": "reml"}),
-                       ("random effects, REML + HKSJ", {"method": "reml", "hksj": True})):
+for label, options in (
+    ("fixed effect", {"method": "fe"}),
+    ("random effects, DL", {"method": "dl"}),
+    ("random effects, REML", {"method": "reml"}),
+    ("random effects, REML + HKSJ", {"method": "reml", "hksj": True}),
+):
     res = pool(rel30["pool_estimate"], rel30["pool_se"], **options)
-    rows.append({"model": label, "effect %": 100 * np.expm1(res.estimate),
-                 "95% CI": f"{100 * np.expm1(res.ci_low):+.1f} to {100 * np.expm1(res.ci_high):+.1f}",
-                 "τ": res.tau, "I² %": res.i2,
-                 "95% PI": f"{100 * np.expm1(res.pi_low):+.1f} to {100 * np.expm1(res.pi_high):+.1f}"})
-rows.append({"model": "truth (mean and SD of the 32 true effects)", "effect %": 100 * np.expm1(true_log.mean()),
-             "τ": true_log.std(ddof=1)})
+    rows.append(
+        {
+            "model": label,
+            "effect %": 100 * np.expm1(res.estimate),
+            "95% CI": f"{100 * np.expm1(res.ci_low):+.1f} to {100 * np.expm1(res.ci_high):+.1f}",
+            "τ": res.tau,
+            "I² %": res.i2,
+            "95% PI": f"{100 * np.expm1(res.pi_low):+.1f} to {100 * np.expm1(res.pi_high):+.1f}",
+        }
+    )
+rows.append(
+    {
+        "model": "truth (mean and SD of the 32 true effects)",
+        "effect %": 100 * np.expm1(true_log.mean()),
+        "τ": true_log.std(ddof=1),
+    }
+)
 pd.DataFrame(rows).set_index("model")
 
 # %% [markdown]
@@ -126,8 +140,9 @@ figures.show(figures.indicator_forest(effects, national, indicator=30, lang="en"
 # %%
 table = national[national["measure"] == "effect_end_relative"].copy()
 table["name"] = [get_indicator(int(n)).name_en for n in table["indicator"]]
-true_mean = (data.truth.assign(log=np.log1p(data.truth["effect_end_relative"]))
-             .groupby("indicator")["log"].mean().pipe(np.expm1))
+true_mean = (
+    data.truth.assign(log=np.log1p(data.truth["effect_end_relative"])).groupby("indicator")["log"].mean().pipe(np.expm1)
+)
 table["true mean %"] = 100 * table["indicator"].map(true_mean)
 table["effect %"] = 100 * table["estimate"]
 table["τ"] = np.sqrt(table["tau2"])
@@ -148,20 +163,24 @@ table[["indicator", "name", "effect %", "true mean %", "τ", "i2", "k", "p_value
 # - **Benjamini-Hochberg**: controls the expected share of false positives among the
 #   discoveries (the false discovery rate).
 
+
 # %%
 def discoveries(p_values):
     p_values = np.asarray(p_values)
-    return {"none": int((p_values < 0.05).sum()),
-            "Holm (FWER)": int(multipletests(p_values, alpha=0.05, method="holm")[0].sum()),
-            "Benjamini-Hochberg (FDR)": int(multipletests(p_values, alpha=0.05, method="fdr_bh")[0].sum())}
+    return {
+        "none": int((p_values < 0.05).sum()),
+        "Holm (FWER)": int(multipletests(p_values, alpha=0.05, method="holm")[0].sum()),
+        "Benjamini-Hochberg (FDR)": int(multipletests(p_values, alpha=0.05, method="fdr_bh")[0].sum()),
+    }
 
 
 pre_plan = data.panel[data.panel["month"] < "2023-06"]
 placebo = fit_panel(pre_plan, starts={code: pd.Period("2021-07", "M") for code in starts}).effects
 placebo_p = placebo.loc[placebo["measure"] == "level_change", "p_value"]
 real_p = effects.loc[effects["measure"] == "level_change", "p_value"]
-pd.DataFrame({"world without effects (placebo)": discoveries(placebo_p),
-              "the synthetic plan": discoveries(real_p)}).rename_axis("policy").T.assign(tests=len(real_p))
+pd.DataFrame(
+    {"world without effects (placebo)": discoveries(placebo_p), "the synthetic plan": discoveries(real_p)}
+).rename_axis("policy").T.assign(tests=len(real_p))
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 2.8))
@@ -207,12 +226,15 @@ rel34 = inputs[(inputs["indicator"] == 34) & (inputs["measure"] == "effect_end_r
 dl = pool(rel34["pool_estimate"], rel34["pool_se"], method="dl")
 reml_hksj = pool(rel34["pool_estimate"], rel34["pool_se"], method="reml", hksj=True)
 truth34 = np.expm1(np.log1p(data.truth.loc[data.truth["indicator"] == 34, "effect_end_relative"]).mean())
-pd.DataFrame({
-    "effect %": [100 * np.expm1(dl.estimate), 100 * np.expm1(reml_hksj.estimate), 100 * truth34],
-    "ci_low %": [100 * np.expm1(dl.ci_low), 100 * np.expm1(reml_hksj.ci_low), np.nan],
-    "ci_high %": [100 * np.expm1(dl.ci_high), 100 * np.expm1(reml_hksj.ci_high), np.nan],
-    "τ": [dl.tau, reml_hksj.tau, np.nan],
-}, index=["DerSimonian-Laird, Wald", "REML + HKSJ", "true mean"])
+pd.DataFrame(
+    {
+        "effect %": [100 * np.expm1(dl.estimate), 100 * np.expm1(reml_hksj.estimate), 100 * truth34],
+        "ci_low %": [100 * np.expm1(dl.ci_low), 100 * np.expm1(reml_hksj.ci_low), np.nan],
+        "ci_high %": [100 * np.expm1(dl.ci_high), 100 * np.expm1(reml_hksj.ci_high), np.nan],
+        "τ": [dl.tau, reml_hksj.tau, np.nan],
+    },
+    index=["DerSimonian-Laird, Wald", "REML + HKSJ", "true mean"],
+)
 
 # %% [markdown]
 # The two estimators of τ² differ a little, and so do the intervals. The Wald interval treats

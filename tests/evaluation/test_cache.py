@@ -37,10 +37,17 @@ def test_a_stale_or_damaged_entry_is_a_miss(tmp_path):
 
 
 def test_the_code_fingerprint_covers_the_source_and_the_notebooks():
-    files = {p.relative_to(cache_module._ROOT).as_posix() for pattern in cache_module._CODE_GLOBS
-             for p in cache_module._ROOT.glob(pattern)}
-    assert {"analysis/its/covariance.py", "notebooks/province.py", "analysis/registry/indicators.csv",
-            "analysis/report/templates/report.typ"} <= files
+    files = {
+        p.relative_to(cache_module._ROOT).as_posix()
+        for pattern in cache_module._CODE_GLOBS
+        for p in cache_module._ROOT.glob(pattern)
+    }
+    assert {
+        "analysis/its/covariance.py",
+        "notebooks/province.py",
+        "analysis/registry/indicators.csv",
+        "analysis/report/templates/report.typ",
+    } <= files
     assert len(cache_module.code_fingerprint()) == 64
 
 
@@ -73,7 +80,11 @@ def test_a_change_to_one_province_recomputes_only_what_depends_on_it(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["cache"]["fits_computed"] == ["540000"]
     assert {p["label"]: p["reused"] for p in manifest["pages"]} == {
-        "national": False, "data_quality": False, "340000": True, "540000": False}
+        "national": False,
+        "data_quality": False,
+        "340000": True,
+        "540000": False,
+    }
 
     # Without the cache everything is recomputed, and the results are the same.
     changed = pd.read_csv(out / "tables" / "effects.csv")

@@ -5,8 +5,8 @@ import pytest
 from analysis.data.contract import validate_panel
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import EFFECT_COLUMNS, fit_panel
-from analysis.synthesis.national import national_effects, pooling_inputs
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.synthesis.national import national_effects, pooling_inputs
 
 
 def canonical(panel: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +37,9 @@ def test_every_series_gives_the_documented_measures(small):
 def test_a_failing_series_is_reported_and_the_others_go_on(small):
     _, panel, starts = small
     # Tibet's perioperative mortality stops before the plan: not an ITS.
-    broken = panel[~((panel["province"] == "540000") & (panel["indicator"] == 32) & (panel["month"] > pd.Period("2023-07", "M")))]
+    broken = panel[
+        ~((panel["province"] == "540000") & (panel["indicator"] == 32) & (panel["month"] > pd.Period("2023-07", "M")))
+    ]
     res = fit_panel(broken, starts=starts, workers=2)
     assert res.failures[["province", "indicator", "error"]].values.tolist() == [["540000", 32, "DesignError"]]
     assert "post-interruption" in res.failures["message"].iat[0]
@@ -84,17 +86,19 @@ def test_df_column_is_the_one_each_interval_uses(small):
     assert linear["df"].nunique() > 1
 
 
-
-@pytest.mark.parametrize("field, value, message", [
-    ("cov_type", "latent_ar1", "cov_type must be one of"),
-    ("pooling_method", "REML", "pooling_method must be one of"),
-    ("pooling_absolute_counts", "equal-weights", "pooling_absolute_counts must be one of"),
-    ("washin", -1, "washin must be"),
-    ("level", 95, "level must be between 0 and 1"),
-    ("seasonality", "fourier:9", "seasonality"),
-    ("evaluation_month", "2025-13", "evaluation_month must be months"),
-    ("primary_indicators", (11, 99), "primary_indicators"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("cov_type", "latent_ar1", "cov_type must be one of"),
+        ("pooling_method", "REML", "pooling_method must be one of"),
+        ("pooling_absolute_counts", "equal-weights", "pooling_absolute_counts must be one of"),
+        ("washin", -1, "washin must be"),
+        ("level", 95, "level must be between 0 and 1"),
+        ("seasonality", "fourier:9", "seasonality"),
+        ("evaluation_month", "2025-13", "evaluation_month must be months"),
+        ("primary_indicators", (11, 99), "primary_indicators"),
+    ],
+)
 def test_settings_refuse_unknown_choices_naming_the_valid_ones(field, value, message):
     with pytest.raises(ValueError, match=message):
         EvaluationSettings(**{field: value})

@@ -82,7 +82,8 @@ def test_estimates_and_standard_errors_match_r(fitted):
     assert res.cov_details["sigma2"] == pytest.approx(ref.at["sigma2", "estimate"], rel=1e-4)
     # AIC counts the parameters as R does (the innovation variance included).
     assert res.cov_details["aic"] + 2 * res.cov_details["loglik"] == pytest.approx(
-        ref.at["aic", "estimate"] + 2 * ref.at["loglik", "estimate"], abs=1e-6)
+        ref.at["aic", "estimate"] + 2 * ref.at["loglik", "estimate"], abs=1e-6
+    )
     # The maximum found is R's or higher, never lower.
     assert res.cov_details["loglik"] >= ref.at["loglik", "estimate"] - 1e-6
     assert res.converged
@@ -108,8 +109,12 @@ def test_standard_errors_are_the_exact_likelihood_hessian():
         return 0.5 * n * np.log(2 * np.pi * sigma2) - 0.5 * np.log(1 - phi**2) + 0.5 * e @ e / sigma2
 
     start_values = np.r_[res.params.to_numpy(), res.cov_details["ar1"], res.cov_details["sigma2"]]
-    found = optimize.minimize(negative_loglik, start_values, method="Nelder-Mead",
-                              options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 100000, "maxfev": 100000})
+    found = optimize.minimize(
+        negative_loglik,
+        start_values,
+        method="Nelder-Mead",
+        options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 100000, "maxfev": 100000},
+    )
     theta = found.x
     assert -found.fun == pytest.approx(res.cov_details["loglik"], abs=1e-7)
     np.testing.assert_allclose(res.params.to_numpy(), theta[:4], rtol=1e-5, atol=1e-7)
@@ -119,8 +124,12 @@ def test_standard_errors_are_the_exact_likelihood_hessian():
     for i in range(m):
         for j in range(m):
             ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
-            hessian[i, j] = (negative_loglik(theta + ei + ej) - negative_loglik(theta + ei - ej)
-                             - negative_loglik(theta - ei + ej) + negative_loglik(theta - ei - ej)) / (4 * h[i] * h[j])
+            hessian[i, j] = (
+                negative_loglik(theta + ei + ej)
+                - negative_loglik(theta + ei - ej)
+                - negative_loglik(theta - ei + ej)
+                + negative_loglik(theta - ei - ej)
+            ) / (4 * h[i] * h[j])
     se = np.sqrt(np.diag(np.linalg.inv(hessian)))
     np.testing.assert_allclose(res.std_errors.to_numpy(), se[:4], rtol=1e-5)
     assert res.cov_details["ar1_se"] == pytest.approx(se[4], rel=1e-4)
@@ -150,8 +159,10 @@ def test_fit_with_auto_order_reports_the_chosen_order():
     # No month dummies: the pre-period terms are then the trend (and constant), as in R.
     design = ITSDesign(interruption=start, first_post_time=1, seasonality="none")
     res = SegmentedRegression(y, time=time, design=design).fit(errors="arima", order="auto")
-    chosen = tuple(int(res.cov_details[k]) for k in ("order_p", "order_d", "order_q", "seasonal_p", "seasonal_d",
-                                                     "seasonal_q", "seasonal_period"))
+    chosen = tuple(
+        int(res.cov_details[k])
+        for k in ("order_p", "order_d", "order_q", "seasonal_p", "seasonal_d", "seasonal_q", "seasonal_period")
+    )
     ref = AUTO.loc["seatbelts"]
     assert chosen == (ref.p, ref.d, ref.q, ref.P, ref.D, ref.Q, ref.period)
     assert {"ar1", "ma3", "sar1"} <= set(res.cov_details) and res.converged

@@ -38,8 +38,9 @@ from tests.conftest import ar1
 DESIGN = ITSDesign(interruption=1990)
 
 
-def _series(seed: int, n_pre: int = 40, n_post: int = 40, phi: float = 0.5, sd: float = 1.0,
-            exclude: tuple = ()) -> tuple[SegmentedRegression, np.ndarray]:
+def _series(
+    seed: int, n_pre: int = 40, n_post: int = 40, phi: float = 0.5, sd: float = 1.0, exclude: tuple = ()
+) -> tuple[SegmentedRegression, np.ndarray]:
     rng = np.random.default_rng(seed)
     years = np.arange(1990 - n_pre, 1990 + n_post)
     design = ITSDesign(interruption=1990, exclude=exclude)
@@ -163,8 +164,12 @@ def _brute_force_reml(y, X, t, p):
 
     best = None
     for start in (-0.5, 0.0, 0.5):
-        found = optimize.minimize(negative, np.r_[np.full(p, start), 0.0], method="Nelder-Mead",
-                                  options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})
+        found = optimize.minimize(
+            negative,
+            np.r_[np.full(p, start), 0.0],
+            method="Nelder-Mead",
+            options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000},
+        )
         best = found if best is None or found.fun < best.fun else best
     return ar_from_pacf(np.tanh(best.x[:p])), float(np.exp(best.x[p])), -best.fun
 
@@ -203,8 +208,9 @@ def test_reml_information_matrices_match_numerical_derivatives():
     for i in range(m):
         for j in range(m):
             ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
-            hessian[i, j] = (loglik(theta + ei + ej) - loglik(theta + ei - ej) - loglik(theta - ei + ej)
-                             + loglik(theta - ei - ej)) / (4 * h[i] * h[j])
+            hessian[i, j] = (
+                loglik(theta + ei + ej) - loglik(theta + ei - ej) - loglik(theta - ei + ej) + loglik(theta - ei - ej)
+            ) / (4 * h[i] * h[j])
     np.testing.assert_allclose(fit.observed_information(), -hessian, rtol=2e-4, atol=1e-6)
     # Expected information: the observed information is a quadratic form in y plus a
     # constant, so its expectation under Sigma is exact over y = 0 and the columns of
@@ -213,8 +219,9 @@ def test_reml_information_matrices_match_numerical_derivatives():
     L = np.linalg.cholesky(sigma)
 
     def observed_at(yy):
-        return reml_ar.__globals__["REMLARFit"](yy, X, t, fit.names, fit.ar, fit.sigma2, fit.params, fit.cov,
-                                                 fit.reml_loglik, True).observed_information()
+        return reml_ar.__globals__["REMLARFit"](
+            yy, X, t, fit.names, fit.ar, fit.sigma2, fit.params, fit.cov, fit.reml_loglik, True
+        ).observed_information()
 
     constant = observed_at(np.zeros_like(y))
     expectation = constant + sum(observed_at(L[:, k]) - constant for k in range(len(y)))
@@ -229,14 +236,21 @@ def _kenward_roger_general(fit, L: np.ndarray) -> tuple[float, float]:
     ell = L.shape[0]
     Theta = L.T @ np.linalg.solve(L @ Phi @ L.T, L)
     m = len(P)
-    A1 = sum(W[i, j] * np.trace(Theta @ Phi @ P[i] @ Phi) * np.trace(Theta @ Phi @ P[j] @ Phi)
-             for i in range(m) for j in range(m))
-    A2 = sum(W[i, j] * np.trace(Theta @ Phi @ P[i] @ Phi @ Theta @ Phi @ P[j] @ Phi)
-             for i in range(m) for j in range(m))
+    A1 = sum(
+        W[i, j] * np.trace(Theta @ Phi @ P[i] @ Phi) * np.trace(Theta @ Phi @ P[j] @ Phi)
+        for i in range(m)
+        for j in range(m)
+    )
+    A2 = sum(
+        W[i, j] * np.trace(Theta @ Phi @ P[i] @ Phi @ Theta @ Phi @ P[j] @ Phi) for i in range(m) for j in range(m)
+    )
     B = (A1 + 6 * A2) / (2 * ell)
     g = ((ell + 1) * A1 - (ell + 4) * A2) / ((ell + 2) * A2)
-    c1, c2, c3 = (g / (3 * ell + 2 * (1 - g)), (ell - g) / (3 * ell + 2 * (1 - g)),
-                  (ell + 2 - g) / (3 * ell + 2 * (1 - g)))
+    c1, c2, c3 = (
+        g / (3 * ell + 2 * (1 - g)),
+        (ell - g) / (3 * ell + 2 * (1 - g)),
+        (ell + 2 - g) / (3 * ell + 2 * (1 - g)),
+    )
     E = 1 / (1 - A2 / ell)
     V = 2 / ell * (1 + c1 * B) / ((1 - c2 * B) ** 2 * (1 - c3 * B))
     rho = V / (2 * E**2)
@@ -286,9 +300,12 @@ def test_kenward_roger_pieces_reproduce_numerical_second_derivatives_of_phi():
     for a in range(3):
         for b in range(3):
             ea, eb = np.eye(3)[a] * h[a], np.eye(3)[b] * h[b]
-            numeric = (_phi_of_theta(theta + ea + eb, X, t) - _phi_of_theta(theta + ea - eb, X, t)
-                       - _phi_of_theta(theta - ea + eb, X, t)
-                       + _phi_of_theta(theta - ea - eb, X, t)) / (4 * h[a] * h[b])
+            numeric = (
+                _phi_of_theta(theta + ea + eb, X, t)
+                - _phi_of_theta(theta + ea - eb, X, t)
+                - _phi_of_theta(theta - ea + eb, X, t)
+                + _phi_of_theta(theta - ea - eb, X, t)
+            ) / (4 * h[a] * h[b])
             analytic = Phi @ (P[a] @ Phi @ P[b] + P[b] @ Phi @ P[a] - Q[(a, b)] - Q[(b, a)] + R[(a, b)]) @ Phi
             np.testing.assert_allclose(analytic, numeric, rtol=2e-3, atol=1e-6)  # d2/dsigma2^2 is 0
         step = np.eye(3)[a] * h[a]
@@ -303,8 +320,11 @@ def test_results_df_is_that_of_the_end_of_period_effect():
     end = contrast_df(res, {"level_change": 1.0, "slope_change": float(k)})
     assert res.df_resid == pytest.approx(end)
     absolute, _ = res.effect_at(int(years[-1]))
-    se = np.sqrt(res.cov.loc["level_change", "level_change"] + 2 * k * res.cov.loc["level_change", "slope_change"]
-                 + k * k * res.cov.loc["slope_change", "slope_change"])
+    se = np.sqrt(
+        res.cov.loc["level_change", "level_change"]
+        + 2 * k * res.cov.loc["level_change", "slope_change"]
+        + k * k * res.cov.loc["slope_change", "slope_change"]
+    )
     assert absolute.ci_high - absolute.estimate == pytest.approx(stats.t.ppf(0.975, end) * se)
     if getattr(res, "contrast_df", None) is not None:  # ITSResults with per-contrast df
         sc = res.coefficient("slope_change")
@@ -330,8 +350,12 @@ def _exact_ar1_ml(y, X, t):
 
     start = np.r_[np.linalg.lstsq(X, y, rcond=None)[0], 0.3, 0.0]
     found = optimize.minimize(negative, start, method="BFGS", options={"gtol": 1e-8})
-    found = optimize.minimize(negative, found.x, method="Nelder-Mead",
-                              options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 40000, "maxfev": 40000})
+    found = optimize.minimize(
+        negative,
+        found.x,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 40000, "maxfev": 40000},
+    )
     return np.r_[found.x[:-2], np.tanh(found.x[-2]), np.exp(found.x[-1])]
 
 
@@ -356,8 +380,9 @@ def test_arima_1_0_0_is_exact_maximum_likelihood(exclude):
         for j in range(m):
             ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
             corners = ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1))
-            hessian[i, j] = sum(sign * _exact_ar1_negative_loglik(theta + si * ei + sj * ej, y, X, t)
-                                for si, sj, sign in corners) / (4 * h[i] * h[j])
+            hessian[i, j] = sum(
+                sign * _exact_ar1_negative_loglik(theta + si * ei + sj * ej, y, X, t) for si, sj, sign in corners
+            ) / (4 * h[i] * h[j])
     expected = np.sqrt(np.diag(np.linalg.inv(hessian)))[:-2]
     np.testing.assert_allclose(res.std_errors.to_numpy(), expected, rtol=2e-3)
 
@@ -381,12 +406,17 @@ def test_rejects_what_it_cannot_fit():
         fit_autoregressive(model, method="prais-winsten", order=2)
     with pytest.raises(AutoregressiveFitError, match="df_method"):
         fit_autoregressive(model, method="reml-ar", df_method="between-within")
-    counts = SegmentedRegression(np.arange(len(years)) + 50, time=years, design=DESIGN, family="poisson",
-                                 exposure=np.full(len(years), 1000.0))
+    counts = SegmentedRegression(
+        np.arange(len(years)) + 50, time=years, design=DESIGN, family="poisson", exposure=np.full(len(years), 1000.0)
+    )
     with pytest.raises(ValueError, match="Gaussian"):
         fit_autoregressive(counts, method="reml-ar")
-    stacked = SegmentedRegression(np.r_[model.outcome, model.outcome + 1], time=np.r_[years, years],
-                                  design=DESIGN, group=np.r_[np.ones(len(years)), np.zeros(len(years))])
+    stacked = SegmentedRegression(
+        np.r_[model.outcome, model.outcome + 1],
+        time=np.r_[years, years],
+        design=DESIGN,
+        group=np.r_[np.ones(len(years)), np.zeros(len(years))],
+    )
     with pytest.raises(ValueError, match="single series"):
         fit_autoregressive(stacked, method="prais-winsten")
 
@@ -431,8 +461,11 @@ def test_reml_intervals_for_the_slope_change_cover_at_the_nominal_rate():
         for name in ("satterthwaite", "kenward-roger", "prais-winsten"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = (fit_autoregressive(model, method="prais-winsten") if name == "prais-winsten"
-                       else fit_autoregressive(model, method="reml-ar", df_method=name))
+                res = (
+                    fit_autoregressive(model, method="prais-winsten")
+                    if name == "prais-winsten"
+                    else fit_autoregressive(model, method="reml-ar", df_method=name)
+                )
             sc = res.coefficient("slope_change")
             hits[name].append(sc.ci_low <= 0.05 <= sc.ci_high)
     coverage = {k: float(np.mean(v)) for k, v in hits.items()}

@@ -9,8 +9,9 @@ from analysis.its.compare import compare_methods, conclusion_depends_on_method, 
 def model():
     t = np.arange(1, 61)
     rng = np.random.default_rng(2)
-    return SegmentedRegression(10 + 0.1 * t - 2 * (t >= 31) + rng.normal(0, 1, 60), time=t,
-                               design=ITSDesign(interruption=31))
+    return SegmentedRegression(
+        10 + 0.1 * t - 2 * (t >= 31) + rng.normal(0, 1, 60), time=t, design=ITSDesign(interruption=31)
+    )
 
 
 def test_each_method_equals_its_own_fit(model):
@@ -38,6 +39,7 @@ def test_count_family_uses_count_methods():
     rng = np.random.default_rng(3)
     n = rng.integers(900, 1100, 48)
     y = rng.binomial(n, 0.2)
-    table = compare_methods(SegmentedRegression(y, time=t, design=ITSDesign(interruption=25), family="binomial",
-                                                trials=n))
+    table = compare_methods(
+        SegmentedRegression(y, time=t, design=ITSDesign(interruption=25), family="binomial", trials=n)
+    )
     assert set(table["method"]) == {"independent", "quasi", "newey-west", "lagged-residual", "latent-ar1"}

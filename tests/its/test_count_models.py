@@ -14,8 +14,15 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.its import ITSDesign, SegmentedRegression
-from analysis.its.families import (ThetaWarning, get_family, negative_binomial, negbin_loglik, overdispersion_score,
-                                   poisson_loglik, theta_ml)
+from analysis.its.families import (
+    ThetaWarning,
+    get_family,
+    negative_binomial,
+    negbin_loglik,
+    overdispersion_score,
+    poisson_loglik,
+    theta_ml,
+)
 from analysis.its.model import ModelError
 
 T = np.arange(1, 121)
@@ -42,6 +49,7 @@ def poisson_series(seed=0):
 
 
 # -- negative binomial -------------------------------------------------------------------
+
 
 def test_negbin_recovers_theta_and_beta_in_a_long_simulated_series():
     n, theta = 3000, 15.0
@@ -100,8 +108,7 @@ def test_negbin_theta_ml_matches_a_direct_maximisation_of_the_profile_likelihood
         th = np.exp(log_theta)
         return -np.sum(gammaln(th + y) - gammaln(th) + th * np.log(th) + y * np.log(mu) - (th + y) * np.log(th + mu))
 
-    best = np.exp(optimize.minimize_scalar(negloglik, bounds=(-5, 10), method="bounded",
-                                           options={"xatol": 1e-12}).x)
+    best = np.exp(optimize.minimize_scalar(negloglik, bounds=(-5, 10), method="bounded", options={"xatol": 1e-12}).x)
     assert theta == pytest.approx(best, rel=1e-6)
     assert 0 < se < theta
 
@@ -109,8 +116,9 @@ def test_negbin_theta_ml_matches_a_direct_maximisation_of_the_profile_likelihood
 def test_negbin_with_huge_theta_is_the_poisson_model():
     y, exposure = poisson_series(seed=6)
     poisson = SegmentedRegression(y, time=T, design=DESIGN, family="poisson", exposure=exposure).fit(cov_type="model")
-    nb = SegmentedRegression(y, time=T, design=DESIGN, family=negative_binomial(theta=1e10),
-                             exposure=exposure).fit(cov_type="model")
+    nb = SegmentedRegression(y, time=T, design=DESIGN, family=negative_binomial(theta=1e10), exposure=exposure).fit(
+        cov_type="model"
+    )
     np.testing.assert_allclose(nb.params.to_numpy(), poisson.params.to_numpy(), rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(nb.cov.to_numpy(), poisson.cov.to_numpy(), rtol=1e-6)
     assert nb.cov_details["theta"] == 1e10
@@ -120,8 +128,12 @@ def test_negbin_with_huge_theta_is_the_poisson_model():
     np.testing.assert_allclose(family.information(eta, size), get_family("poisson").information(eta, size), rtol=1e-6)
     yy = np.array([0.0, 1, 3, 10, 50])
     mean = get_family("poisson").mean_counts(eta, size)
-    np.testing.assert_allclose(family.deviance_residuals(yy, mean, size),
-                               get_family("poisson").deviance_residuals(yy, mean, size), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        family.deviance_residuals(yy, mean, size),
+        get_family("poisson").deviance_residuals(yy, mean, size),
+        rtol=1e-5,
+        atol=1e-8,
+    )
 
 
 def test_negbin_without_overdispersion_warns_as_r_and_falls_back_to_poisson():
@@ -195,6 +207,7 @@ def test_deviance_residuals_match_statsmodels(family):
 
 # -- quasi families ----------------------------------------------------------------------
 
+
 def test_quasipoisson_is_poisson_with_the_pearson_scaled_covariance():
     y, exposure = poisson_series(seed=9)
     y = np.round(y * np.random.default_rng(9).uniform(0.8, 1.2, len(y)))  # overdispersed
@@ -209,7 +222,9 @@ def test_quasipoisson_is_poisson_with_the_pearson_scaled_covariance():
     ref = sm.GLM(y, X, family=sm.families.Poisson(), exposure=exposure).fit(scale="X2")
     np.testing.assert_allclose(quasi.cov.to_numpy(), ref.cov_params(), rtol=1e-6)
     # An explicit covariance still wins.
-    model_based = SegmentedRegression(y, time=T, design=DESIGN, family="quasipoisson", exposure=exposure).fit(cov_type="model")
+    model_based = SegmentedRegression(y, time=T, design=DESIGN, family="quasipoisson", exposure=exposure).fit(
+        cov_type="model"
+    )
     assert np.isinf(model_based.df_resid)
 
 
@@ -227,6 +242,7 @@ def test_quasibinomial_is_binomial_with_the_pearson_scaled_covariance():
 
 # -- lag-1 residual adjustment -----------------------------------------------------------
 
+
 def test_lagged_residual_is_the_previous_deviance_residual_and_the_refit_is_a_glm_on_it():
     y, exposure = poisson_series(seed=12)
     model = SegmentedRegression(y, time=T, design=DESIGN, family="poisson", exposure=exposure)
@@ -237,8 +253,9 @@ def test_lagged_residual_is_the_previous_deviance_residual_and_the_refit_is_a_gl
     assert list(res.params.index)[-1] == "lagged_residual"
     assert not res.fit_mask[0] and res.fit_mask[1:].all()
     assert res.n_pre == 59 and res.n_post == 60
-    ref = sm.GLM(y[1:], np.column_stack([X.to_numpy()[1:], lagged]), family=sm.families.Poisson(),
-                 exposure=exposure[1:]).fit()
+    ref = sm.GLM(
+        y[1:], np.column_stack([X.to_numpy()[1:], lagged]), family=sm.families.Poisson(), exposure=exposure[1:]
+    ).fit()
     np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(res.cov.to_numpy(), ref.cov_params(), rtol=1e-5)
     assert len(res.residuals) == len(T) - 1
@@ -276,8 +293,9 @@ def test_lagged_residual_is_taken_within_each_stacked_series():
     y2, exposure2 = poisson_series(seed=15)
     time = np.r_[T, T]
     group = np.r_[np.ones(len(T)), np.zeros(len(T))]
-    model = SegmentedRegression(np.r_[y, y2], time=time, design=DESIGN, family="poisson",
-                                exposure=np.r_[exposure, exposure2], group=group)
+    model = SegmentedRegression(
+        np.r_[y, y2], time=time, design=DESIGN, family="poisson", exposure=np.r_[exposure, exposure2], group=group
+    )
     data = model.design_data()
     lagged = model.add_lagged_residual(data, np.arange(2 * len(T), dtype=float))
     assert lagged.X.shape[0] == 2 * len(T) - 2
@@ -300,6 +318,7 @@ def test_negbin_lagged_residual_is_the_first_fits_deviance_residual():
 
 
 # -- bad inputs --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "kwargs, message",

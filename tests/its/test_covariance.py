@@ -54,7 +54,12 @@ def _coverage(family: str, reps: int, seed: int) -> tuple[float, float, float]:
     design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     X = design.matrix(months)
     level, slope = 0.08, 0.004
-    eta = -1.2 + 0.003 * X["time"].to_numpy() + level * X["level_change"].to_numpy() + slope * X["slope_change"].to_numpy()
+    eta = (
+        -1.2
+        + 0.003 * X["time"].to_numpy()
+        + level * X["level_change"].to_numpy()
+        + slope * X["slope_change"].to_numpy()
+    )
     hits = []
     for _ in range(reps):
         u = ar1(rng, len(months), rng.uniform(0.3, 0.6), 0.04)
@@ -74,8 +79,9 @@ def _coverage(family: str, reps: int, seed: int) -> tuple[float, float, float]:
         eta_end = eta[months.get_loc(pd.Period("2025-09", "M"))] + offset
         eta_cf = eta_end - level - slope * 27
         true_rel = mean(np.array([eta_end]))[0] / mean(np.array([eta_cf]))[0] - 1
-        hits.append((lc.ci_low <= level <= lc.ci_high, sc.ci_low <= slope <= sc.ci_high,
-                     rel.ci_low <= true_rel <= rel.ci_high))
+        hits.append(
+            (lc.ci_low <= level <= lc.ci_high, sc.ci_low <= slope <= sc.ci_high, rel.ci_low <= true_rel <= rel.ci_high)
+        )
     return tuple(np.mean(hits, axis=0))
 
 
@@ -96,8 +102,9 @@ def _small_hospital_fit(rng: np.random.Generator, months: pd.PeriodIndex, design
     """A proportion from 100-300 cases a month: the latent AR(1) variation (SD about 0.02 on
     the logit scale, phi 0.3) is small next to the binomial sampling error (SD about 0.15)."""
     X = design.matrix(months)
-    eta = -1.2 + 0.003 * X["time"].to_numpy() + 0.08 * X["level_change"].to_numpy() \
-        + 0.004 * X["slope_change"].to_numpy()
+    eta = (
+        -1.2 + 0.003 * X["time"].to_numpy() + 0.08 * X["level_change"].to_numpy() + 0.004 * X["slope_change"].to_numpy()
+    )
     trials = rng.integers(100, 300, len(months))
     y = rng.binomial(trials, expit(eta + ar1(rng, len(months), 0.3, 0.02)))
     model = SegmentedRegression(y, time=months, design=design, family="binomial", trials=trials)
@@ -185,8 +192,7 @@ def test_latent_ar1_tail_is_nominal_in_short_series_with_shock_months():
         u[0] = rng.normal(0, 1.2)
         for t in range(1, n):
             u[t] = phi * u[t - 1] + rng.normal(0, 1.2 * np.sqrt(1 - phi**2))
-        res = SegmentedRegression(40 + 0.05 * np.arange(n) + u, time=months, design=design).fit(
-            cov_type="latent-ar1")
+        res = SegmentedRegression(40 + 0.05 * np.arange(n) + u, time=months, design=design).fit(cov_type="latent-ar1")
         p_values += [res.coefficient("level_change").p_value, res.coefficient("slope_change").p_value]
     p_values = np.array(p_values)
     assert np.sum(p_values < 1e-4) <= 6

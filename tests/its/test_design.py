@@ -64,8 +64,9 @@ def test_counterfactual_switches_off_only_the_intervention():
     X = d.matrix(months("2019-01", "2020-12"))
     cf = d.counterfactual(X)
     assert (cf[["level_change", "slope_change"]] == 0).all().all()
-    pd.testing.assert_frame_equal(cf.drop(columns=["level_change", "slope_change"]),
-                                  X.drop(columns=["level_change", "slope_change"]))
+    pd.testing.assert_frame_equal(
+        cf.drop(columns=["level_change", "slope_change"]), X.drop(columns=["level_change", "slope_change"])
+    )
 
 
 def test_integer_time_with_period_gives_season_dummies_and_fourier():

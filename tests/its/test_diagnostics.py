@@ -67,8 +67,10 @@ def test_acf_pacf_and_bounds_are_the_closed_forms():
     # order-k autoregression solving the Toeplitz system.
     adjusted = gamma / (n - np.arange(11))
     rho = adjusted / adjusted[0]
-    pacf = [np.linalg.solve(rho[np.abs(np.subtract.outer(np.arange(k), np.arange(k)))], rho[1 : k + 1])[-1]
-            for k in range(1, 11)]
+    pacf = [
+        np.linalg.solve(rho[np.abs(np.subtract.outer(np.arange(k), np.arange(k)))], rho[1 : k + 1])[-1]
+        for k in range(1, 11)
+    ]
     np.testing.assert_allclose(table["pacf"], pacf, rtol=1e-8)
     assert table["bound"].iloc[0] == pytest.approx(1.959964 / np.sqrt(n), rel=1e-6)
     # Bartlett: se_k^2 = (1 + 2 sum_{j<k} r_j^2) / n.
@@ -188,8 +190,10 @@ def test_phase_sizes_follow_the_design_thresholds():
     table = dg.phase_sizes(res)
     assert list(table["phase"]) == ["pre", "post_1", "post_2"]
     assert list(table["n_points"]) == [5, 8, 5]
-    expected = ["error" if k < MIN_POINTS_PER_PHASE else "warning" if k < RECOMMENDED_POINTS_PER_PHASE else "ok"
-                for k in table["n_points"]]
+    expected = [
+        "error" if k < MIN_POINTS_PER_PHASE else "warning" if k < RECOMMENDED_POINTS_PER_PHASE else "ok"
+        for k in table["n_points"]
+    ]
     assert list(table["status"]) == expected == ["warning", "ok", "warning"]
     assert list(table["starts"][1:]) == ["2020-06", "2021-02"]
     summary = dg.diagnose(res).summary()
@@ -202,8 +206,12 @@ def test_controlled_its_is_diagnosed_series_by_series():
     rng = np.random.default_rng(9)
     treated = 120 - 1.5 * (years - 1989) + ar1(rng, years.size, 0.6, 3)
     control = 110 - 1.0 * (years - 1989) + rng.normal(0, 3, years.size)
-    res = SegmentedRegression(np.r_[treated, control], time=np.r_[years, years], design=ITSDesign(interruption=1989),
-                              group=np.r_[np.ones(years.size), np.zeros(years.size)]).fit(cov_type="model")
+    res = SegmentedRegression(
+        np.r_[treated, control],
+        time=np.r_[years, years],
+        design=ITSDesign(interruption=1989),
+        group=np.r_[np.ones(years.size), np.zeros(years.size)],
+    ).fit(cov_type="model")
     acf = dg.residual_autocorrelation(res, max_lag=3)
     assert list(acf["series"].unique()) == ["treated", "control"]
     e = res.residuals.to_numpy()[: years.size]
@@ -223,8 +231,9 @@ def test_controlled_its_is_diagnosed_series_by_series():
 def test_forecast_results_are_diagnosed_on_the_pre_period_fit():
     rng = np.random.default_rng(10)
     y = 30 + 0.1 * np.arange(96) + ar1(rng, 96, 0.5, 1.0)
-    res = ForecastITS(y, time=MONTHS, interruption="2021-01", seasonality="none", spring_festival=False,
-                      shocks=()).fit()
+    res = ForecastITS(
+        y, time=MONTHS, interruption="2021-01", seasonality="none", spring_festival=False, shocks=()
+    ).fit()
     X = res.fitted_design().to_numpy()
     ref = acorr_breusch_godfrey(sm.OLS(y[:60], X).fit(), nlags=1, result_object=True)
     d = dg.diagnose(res)
@@ -260,7 +269,8 @@ def test_summary_names_the_problem_and_the_remedy():
     assert problems.loc["overdispersion", "severity"] == "note"
     frame = d.to_frame()
     assert {"ljung_box", "durbin_watson", "breusch_godfrey", "influence", "phase_pre", "phase_post"} <= set(
-        frame["diagnostic"])
+        frame["diagnostic"]
+    )
     assert list(frame.columns) == ["diagnostic", "series", "lag", "statistic", "df", "p_value", "estimate", "flagged"]
     with pytest.raises(AttributeError):
         d.alpha = 0.1
@@ -280,8 +290,9 @@ def test_ar1_residuals_are_detected_and_white_noise_mostly_not():
     assert detected > 0.9
     assert false_alarms < 0.05 + 3 * np.sqrt(0.05 * 0.95 / reps)
     # Breusch-Godfrey (F version) finds the AR(1) errors too.
-    power = np.mean([dg.breusch_godfrey(gaussian_fit(seed=100 + s, phi=0.6)[1])["f_p_value"].iloc[0] < 0.05
-                     for s in range(50)])
+    power = np.mean(
+        [dg.breusch_godfrey(gaussian_fit(seed=100 + s, phi=0.6)[1])["f_p_value"].iloc[0] < 0.05 for s in range(50)]
+    )
     assert power > 0.9
 
 
@@ -290,8 +301,14 @@ def test_design_based_ljung_box_p_values_are_uniform_under_independent_errors():
     """The chi-square reference over-rejects for regression residuals (month dummies, 15
     columns, 93 points); the Monte Carlo p-value under the fitted design has its level."""
     reps = 300
-    p = np.array([dg.ljung_box(gaussian_fit(seed=2000 + s)[1], lags=[1, 12], n_sim=500, seed=s)
-                  [["p_value", "p_value_design"]].to_numpy() for s in range(reps)])
+    p = np.array(
+        [
+            dg.ljung_box(gaussian_fit(seed=2000 + s)[1], lags=[1, 12], n_sim=500, seed=s)[
+                ["p_value", "p_value_design"]
+            ].to_numpy()
+            for s in range(reps)
+        ]
+    )
     rejected = (p < 0.05).mean(axis=0)  # rows: lag 1, lag 12; columns: chi-square, design
     band = 3 * np.sqrt(0.05 * 0.95 / reps)
     assert np.all(np.abs(rejected[:, 1] - 0.05) < band)

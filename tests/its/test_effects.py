@@ -29,15 +29,18 @@ def test_linear_contrast_is_the_delta_method_with_a_t_interval():
     c = effects.linear("x", 0.5, g, cov, df=12.0, level=0.95, scale="log")
     se = np.sqrt(g @ cov @ g)
     assert c.se == pytest.approx(se)
-    assert (c.ci_low, c.ci_high) == pytest.approx((0.5 - stats.t.ppf(0.975, 12) * se, 0.5 + stats.t.ppf(0.975, 12) * se))
+    assert (c.ci_low, c.ci_high) == pytest.approx(
+        (0.5 - stats.t.ppf(0.975, 12) * se, 0.5 + stats.t.ppf(0.975, 12) * se)
+    )
     assert c.p_value == pytest.approx(2 * stats.t.sf(0.5 / se, 12))
 
 
 def test_relative_effect_interval_is_built_on_the_log_scale():
     c = effects.ratio_minus_one("r", np.log(1.2), np.array([1.0]), np.array([[0.01]]), df=np.inf, level=0.95)
     assert c.estimate == pytest.approx(0.2)
-    assert (c.ci_low, c.ci_high) == pytest.approx((1.2 * np.exp(-1.959964 * 0.1) - 1, 1.2 * np.exp(1.959964 * 0.1) - 1),
-                                                  rel=1e-6)
+    assert (c.ci_low, c.ci_high) == pytest.approx(
+        (1.2 * np.exp(-1.959964 * 0.1) - 1, 1.2 * np.exp(1.959964 * 0.1) - 1), rel=1e-6
+    )
     assert c.se == pytest.approx(1.2 * 0.1)
 
 
@@ -49,15 +52,23 @@ def _fit(family, seed=0):
     design = ITSDesign(interruption="2023-06", washin=3, calendar="china")
     rng = np.random.default_rng(seed)
     X = design.matrix(months)
-    eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(months), 0.5, 0.05)
+    eta = (
+        -1.0
+        + 0.004 * X["time"]
+        + 0.15 * X["level_change"]
+        + 0.01 * X["slope_change"]
+        + ar1(rng, len(months), 0.5, 0.05)
+    )
     n = rng.integers(800, 1600, len(months))
     if family == "gaussian":
         return SegmentedRegression(10 + eta.to_numpy(), time=months, design=design).fit(), months
     if family == "poisson":
-        return SegmentedRegression(rng.poisson(n * np.exp(eta)), time=months, design=design, family="poisson",
-                                   exposure=n).fit(), months
-    return SegmentedRegression(rng.binomial(n, 1 / (1 + np.exp(-eta))), time=months, design=design,
-                               family="binomial", trials=n).fit(), months
+        return SegmentedRegression(
+            rng.poisson(n * np.exp(eta)), time=months, design=design, family="poisson", exposure=n
+        ).fit(), months
+    return SegmentedRegression(
+        rng.binomial(n, 1 / (1 + np.exp(-eta))), time=months, design=design, family="binomial", trials=n
+    ).fit(), months
 
 
 @pytest.mark.parametrize("family", ["gaussian", "poisson", "binomial"])
@@ -65,7 +76,7 @@ def test_effects_at_equals_effect_at_month_by_month(family):
     res, months = _fit(family)
     when = months[months >= pd.Period("2023-06", "M")][::5]
     table = res.effects_at(when, unit_scale=100.0)
-    assert list(table["month"][:len(when)]) == [str(m) for m in when]
+    assert list(table["month"][: len(when)]) == [str(m) for m in when]
     for month in when:
         for contrast in res.effect_at(month, unit_scale=100.0):
             row = table[(table["month"] == str(month)) & (table["measure"] == contrast.measure)].iloc[0]

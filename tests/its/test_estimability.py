@@ -60,8 +60,9 @@ def test_a_shock_month_without_events_is_absorbed_and_the_effects_stay_finite():
     design = ITSDesign(interruption=31, shocks=(10,))
     res = SegmentedRegression(y, time=T, design=design, family="poisson", exposure=np.ones(60)).fit(cov_type="model")
     keep = T != 10
-    without = SegmentedRegression(y[keep], time=T[keep], design=DESIGN, family="poisson",
-                                  exposure=np.ones(59)).fit(cov_type="model")
+    without = SegmentedRegression(y[keep], time=T[keep], design=DESIGN, family="poisson", exposure=np.ones(59)).fit(
+        cov_type="model"
+    )
     for term in ("level_change", "slope_change"):
         assert res.params[term] == pytest.approx(without.params[term], rel=1e-6)
         assert res.std_errors[term] == pytest.approx(without.std_errors[term], rel=1e-6)
@@ -87,8 +88,9 @@ def test_a_series_the_design_reproduces_exactly_is_refused(outcome, errors):
 
 def test_constant_counts_are_refused():
     with pytest.raises(ModelError, match="reproduces every value exactly"):
-        SegmentedRegression(np.full(60, 50.0), time=T, design=DESIGN, family="poisson",
-                            exposure=np.full(60, 1000.0)).fit()
+        SegmentedRegression(
+            np.full(60, 50.0), time=T, design=DESIGN, family="poisson", exposure=np.full(60, 1000.0)
+        ).fit()
 
 
 @pytest.mark.parametrize("errors", ["prais-winsten", "reml-ar", "arima"])

@@ -92,7 +92,8 @@ def test_gaussian_cumulative_and_average_effects_are_closed_form():
         assert cum.p_value == pytest.approx(2 * stats.t.sf(abs(estimate / se), ols.df_resid), rel=1e-8)
         avg = res.average_effect(window, interval=interval)
         assert (avg.estimate, avg.se, avg.ci_low, avg.ci_high) == pytest.approx(
-            (cum.estimate / 8, cum.se / 8, cum.ci_low / 8, cum.ci_high / 8), rel=1e-12)
+            (cum.estimate / 8, cum.se / 8, cum.ci_low / 8, cum.ci_high / 8), rel=1e-12
+        )
         rel = res.cumulative_effect(window, interval=interval, relative=True)
         observed = y[72:][rows].sum()
         assert rel.estimate == pytest.approx(observed / expected_sum - 1, rel=1e-10)
@@ -144,7 +145,8 @@ def test_simulated_count_forecasts_match_first_order_variances(family, cov_type)
     y, size = count_series(seed=3, family=family, extra_sd=0.05)
     kwargs = {"trials": size} if family == "binomial" else {"exposure": size}
     res = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, family=family, **kwargs, **CALENDAR).fit(
-        cov_type=cov_type, n_draws=20000, seed=11)
+        cov_type=cov_type, n_draws=20000, seed=11
+    )
     X = res.matrix.to_numpy()
     # Proportions with var_weights: statsmodels' scale="X2" is wrong for a two-column endog.
     if family == "binomial":
@@ -176,7 +178,8 @@ def test_simulated_count_forecasts_match_first_order_variances(family, cov_type)
 def test_count_effect_intervals_are_quantiles_of_the_simulated_counterfactual():
     y, size = count_series(seed=5)
     res = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, family="poisson", exposure=size, **CALENDAR).fit(
-        n_draws=2000, seed=1)
+        n_draws=2000, seed=1
+    )
     window = slice("2021-06", "2022-05")
     rows = np.arange(72 + 5, 72 + 17)
     draws = res._draws[:, rows].sum(axis=1)
@@ -192,7 +195,8 @@ def test_count_effect_intervals_are_quantiles_of_the_simulated_counterfactual():
     np.testing.assert_allclose(eff["effect_high"], y[72:] - q[0])
     # The same seed gives the same draws.
     again = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, family="poisson", exposure=size, **CALENDAR).fit(
-        n_draws=2000, seed=1)
+        n_draws=2000, seed=1
+    )
     assert again.cumulative_effect(window) == res.cumulative_effect(window)
 
 
@@ -202,8 +206,9 @@ def test_negative_binomial_theta_is_the_maximum_likelihood_fixed_point():
     theta = res.family.theta
     mean = res.predictions()["forecast"].to_numpy()[:72]
     assert theta_ml(y[:72], mean)[0] == pytest.approx(theta, rel=1e-6)
-    ref = sm.GLM(y[:72], res.matrix.to_numpy()[:72], family=sm.families.NegativeBinomial(alpha=1 / theta),
-                 exposure=size[:72]).fit()
+    ref = sm.GLM(
+        y[:72], res.matrix.to_numpy()[:72], family=sm.families.NegativeBinomial(alpha=1 / theta), exposure=size[:72]
+    ).fit()
     np.testing.assert_allclose(res.params.to_numpy(), ref.params, rtol=1e-6, atol=1e-7)
     assert res.cov_details["theta"] == theta
 
@@ -235,8 +240,9 @@ def test_poisson_cumulative_interval_coverage_without_effect():
     reps, hits = 300, 0
     for seed in range(reps):
         y, size = count_series(seed=2000 + seed, n=400)
-        res = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, family="poisson", exposure=size,
-                          **CALENDAR).fit(n_draws=1000, seed=seed)
+        res = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, family="poisson", exposure=size, **CALENDAR).fit(
+            n_draws=1000, seed=seed
+        )
         cum = res.cumulative_effect()
         hits += cum.ci_low <= 0 <= cum.ci_high
     assert abs(hits / reps - 0.95) < 3.5 * np.sqrt(0.95 * 0.05 / reps)
@@ -244,23 +250,25 @@ def test_poisson_cumulative_interval_coverage_without_effect():
 
 def test_design_drops_intervention_terms_and_post_period_shocks():
     y = gaussian_series(seed=7)
-    its = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, spring_festival=False,
-                      shocks=("2016-03", "2021-05"))
+    its = ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, spring_festival=False, shocks=("2016-03", "2021-05"))
     data = its.design_data()
     assert "level_change" not in data.X and "slope_change" not in data.X
     assert "shock_2016-03" in data.X and "shock_2021-05" not in data.X
     assert data.n_pre == 72 and data.n_post == 24
     # No calendar terms unless asked; the Chinese calendar adds Spring Festival days.
     assert "spring_festival_days" not in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION).design_data().X
-    assert "spring_festival_days" in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION,
-                                                 calendar="china").design_data().X
+    assert (
+        "spring_festival_days"
+        in ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, calendar="china").design_data().X
+    )
 
 
 def test_covariates_enter_the_design_and_are_checked():
     y = gaussian_series(seed=8)
     temp = pd.DataFrame({"temp": np.random.default_rng(0).normal(10, 5, len(MONTHS))})
-    res = ForecastITS(y + 0.5 * temp["temp"].to_numpy(), time=MONTHS, interruption=INTERRUPTION,
-                      covariates=temp, **CALENDAR).fit()
+    res = ForecastITS(
+        y + 0.5 * temp["temp"].to_numpy(), time=MONTHS, interruption=INTERRUPTION, covariates=temp, **CALENDAR
+    ).fit()
     assert res.params["temp"] == pytest.approx(0.5, abs=0.1)
     with pytest.raises(ModelError, match="rows"):
         ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, covariates=temp.iloc[:10], **CALENDAR)
@@ -269,8 +277,9 @@ def test_covariates_enter_the_design_and_are_checked():
     with pytest.raises(ModelError, match="missing"):
         ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, covariates=bad, **CALENDAR)
     with pytest.raises(ModelError, match="clash"):
-        ForecastITS(y, time=MONTHS, interruption=INTERRUPTION, covariates=temp.rename(columns={"temp": "time"}),
-                    **CALENDAR).design_data()
+        ForecastITS(
+            y, time=MONTHS, interruption=INTERRUPTION, covariates=temp.rename(columns={"temp": "time"}), **CALENDAR
+        ).design_data()
 
 
 def test_unforecastable_designs_are_refused():
@@ -323,4 +332,5 @@ def test_integer_time_works():
     pred = res.predictions()
     assert "time" in pred and pred["time"].iloc[-1] == 2000
     assert res.cumulative_effect(slice(1989, 1993)).estimate == pytest.approx(
-        res.effect()["effect"].iloc[:5].sum(), rel=1e-12)
+        res.effect()["effect"].iloc[:5].sum(), rel=1e-12
+    )

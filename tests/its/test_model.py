@@ -29,7 +29,13 @@ def gaussian_series(seed=0, phi=0.4):
 def binomial_series(seed=0, n=3000):
     rng = np.random.default_rng(seed)
     X = DESIGN.matrix(MONTHS)
-    eta = -1.0 + 0.004 * X["time"] + 0.15 * X["level_change"] + 0.01 * X["slope_change"] + ar1(rng, len(MONTHS), 0.5, 0.04)
+    eta = (
+        -1.0
+        + 0.004 * X["time"]
+        + 0.15 * X["level_change"]
+        + 0.01 * X["slope_change"]
+        + ar1(rng, len(MONTHS), 0.5, 0.04)
+    )
     trials = rng.integers(n // 2, n, len(MONTHS))
     return rng.binomial(trials, expit(eta)), trials
 
@@ -83,6 +89,7 @@ def test_poisson_relative_effect_is_closed_form_exp_of_level_plus_slope():
     assert relative.estimate == pytest.approx(np.expm1(log_ratio), rel=1e-10)
     se_log = np.sqrt(g @ res.cov.to_numpy() @ g)
     from scipy import stats
+
     crit = stats.t.ppf(0.975, res.df_for(g))
     assert relative.ci_low == pytest.approx(np.expm1(log_ratio - crit * se_log), rel=1e-8)
     assert relative.ci_high == pytest.approx(np.expm1(log_ratio + crit * se_log), rel=1e-8)
@@ -182,10 +189,11 @@ def test_count_models_match_independent_newton_raphson(family):
     kwargs = {"trials": n} if family == "binomial" else {"exposure": n}
     res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=family, **kwargs).fit(cov_type="model")
     keep = ~DESIGN.in_washin(MONTHS)
-    beta, cov = _newton_mle(DESIGN.matrix(MONTHS[keep]).to_numpy(), y[keep].astype(float), n[keep].astype(float), family)
+    beta, cov = _newton_mle(
+        DESIGN.matrix(MONTHS[keep]).to_numpy(), y[keep].astype(float), n[keep].astype(float), family
+    )
     np.testing.assert_allclose(res.params.to_numpy(), beta, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(res.cov.to_numpy(), cov, rtol=1e-6)
-
 
 
 def test_controlled_its_differences_equal_separate_fits():
@@ -196,17 +204,26 @@ def test_controlled_its_differences_equal_separate_fits():
     design = ITSDesign(interruption=1989)
     treated = 120 - 1.5 * (years - 1989) - 15 * (years >= 1989) + rng.normal(0, 3, years.size)
     control = 110 - 1.0 * (years - 1989) - 2 * (years >= 1989) + rng.normal(0, 3, years.size)
-    stacked = SegmentedRegression(np.r_[treated, control], time=np.r_[years, years], design=design,
-                                  group=np.r_[np.ones(years.size), np.zeros(years.size)]).fit(cov_type="model")
-    alone = {name: SegmentedRegression(y, time=years, design=design).fit(cov_type="model").params
-             for name, y in (("treated", treated), ("control", control))}
+    stacked = SegmentedRegression(
+        np.r_[treated, control],
+        time=np.r_[years, years],
+        design=design,
+        group=np.r_[np.ones(years.size), np.zeros(years.size)],
+    ).fit(cov_type="model")
+    alone = {
+        name: SegmentedRegression(y, time=years, design=design).fit(cov_type="model").params
+        for name, y in (("treated", treated), ("control", control))
+    }
     for term in ("level_change", "slope_change"):
         diff = alone["treated"][term] - alone["control"][term]
         assert stacked.params[f"group_{term}"] == pytest.approx(diff, rel=1e-9)
     absolute, _ = stacked.effect_at(2000)
     k = 2000 - 1989
-    expected = (alone["treated"]["level_change"] - alone["control"]["level_change"]
-                + k * (alone["treated"]["slope_change"] - alone["control"]["slope_change"]))
+    expected = (
+        alone["treated"]["level_change"]
+        - alone["control"]["level_change"]
+        + k * (alone["treated"]["slope_change"] - alone["control"]["slope_change"])
+    )
     assert absolute.estimate == pytest.approx(expected, rel=1e-9)
 
 
@@ -216,7 +233,9 @@ def test_newey_west_sums_autocovariances_within_each_stacked_series():
     design = ITSDesign(interruption=1989)
     y = rng.normal(0, 1, 2 * years.size)
     group = np.r_[np.ones(years.size), np.zeros(years.size)]
-    res = SegmentedRegression(y, time=np.r_[years, years], design=design, group=group).fit(cov_type="newey-west", lags=1)
+    res = SegmentedRegression(y, time=np.r_[years, years], design=design, group=group).fit(
+        cov_type="newey-west", lags=1
+    )
     X = design.matrix(np.r_[years, years], group=group).to_numpy()
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     u = X * (y - X @ beta)[:, None]
@@ -244,8 +263,9 @@ def test_irls_matches_statsmodels_glm_for_a_fixed_theta_negative_binomial():
     X = DESIGN.matrix(MONTHS[keep]).to_numpy()
     from analysis.its.families import negative_binomial
 
-    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=negative_binomial(theta=40.0),
-                              exposure=n).fit(cov_type="model")
+    res = SegmentedRegression(y, time=MONTHS, design=DESIGN, family=negative_binomial(theta=40.0), exposure=n).fit(
+        cov_type="model"
+    )
     # statsmodels' default tolerance stops earlier than ours (its score at the estimate is
     # 40 times larger); tightened, it agrees.
     ref = sm.GLM(y[keep], X, family=sm.families.NegativeBinomial(alpha=1 / 40.0), offset=np.log(n[keep])).fit(tol=1e-14)
@@ -298,7 +318,8 @@ def test_bias_corrected_effects_are_closed_form_with_plug_in_standard_errors(fam
     assert corrected_abs.se == plain_abs.se and corrected_rel == plain_rel
     table = res.effects_at(month, unit_scale=100, bias_corrected=True)
     assert table.loc[table["measure"] == "effect_absolute", "estimate"].iat[0] == pytest.approx(
-        corrected_abs.estimate, rel=1e-12)
+        corrected_abs.estimate, rel=1e-12
+    )
     window = pd.period_range("2023-09", "2025-09", freq="M")
     X1, X0 = res._rows(window)
     v1, v0 = np.einsum("ij,jk,ik->i", X1, cov, X1), np.einsum("ij,jk,ik->i", X0, cov, X0)
@@ -331,8 +352,7 @@ def test_bias_corrected_absolute_effect_is_unbiased_for_a_rare_outcome():
     errors = []
     for _ in range(3000):
         y = rng.poisson(size * np.exp(eta))
-        res = SegmentedRegression(y, time=months, design=design, family="poisson", exposure=size).fit(
-            cov_type="model")
+        res = SegmentedRegression(y, time=months, design=design, family="poisson", exposure=size).fit(cov_type="model")
         plain, _ = res.effect_at(months[-1], unit_scale=1000)
         corrected, _ = res.effect_at(months[-1], unit_scale=1000, bias_corrected=True)
         errors.append((plain.estimate / truth - 1, corrected.estimate / truth - 1))

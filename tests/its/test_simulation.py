@@ -15,8 +15,11 @@ def test_simulated_series_has_the_documented_truth():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", [Scenario("gaussian", 53, 28, 0.6), Scenario("poisson", 24, 24, 0.3),
-                                      Scenario("binomial", 53, 28, 0.3)], ids=str)
+@pytest.mark.parametrize(
+    "scenario",
+    [Scenario("gaussian", 53, 28, 0.6), Scenario("poisson", 24, 24, 0.3), Scenario("binomial", 53, 28, 0.3)],
+    ids=str,
+)
 def test_default_estimator_covers_near_nominal(scenario):
     """200 replicates (Monte Carlo SE ~1.5%): the default (latent AR(1) sandwich with
     Satterthwaite degrees of freedom) covers level change, slope change and the end-of-period

@@ -26,16 +26,44 @@ def run(tmp_path_factory):
 def test_every_stage_writes_its_output(run):
     data, out, summary = run
     assert all(s["ok"] for s in summary.render_status), summary.render_status
-    for path in ("index.html", "national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html",
-                 "notebooks/province_340000.ipynb", "notebooks/national.ipynb", "tables/effects.csv",
-                 "tables/predictions.csv", "tables/diagnostics.csv", "tables/national_effects.csv",
-                 "tables/failures.csv", "tables/recovery_summary.csv", "tables/power.csv", "tables/targets.csv",
-                 "manifest.json", "report/report-zh.html", "report/report-zh.pdf", "report/report-zh.xlsx",
-                 "report/report-en.html", "report/report-en.pdf", "report/report-en.xlsx"):
+    for path in (
+        "index.html",
+        "national.html",
+        "data_quality.html",
+        "provinces/340000.html",
+        "provinces/540000.html",
+        "notebooks/province_340000.ipynb",
+        "notebooks/national.ipynb",
+        "tables/effects.csv",
+        "tables/predictions.csv",
+        "tables/diagnostics.csv",
+        "tables/national_effects.csv",
+        "tables/failures.csv",
+        "tables/recovery_summary.csv",
+        "tables/power.csv",
+        "tables/targets.csv",
+        "manifest.json",
+        "report/report-zh.html",
+        "report/report-zh.pdf",
+        "report/report-zh.xlsx",
+        "report/report-en.html",
+        "report/report-en.pdf",
+        "report/report-en.xlsx",
+    ):
         assert (out / path).is_file(), path
     assert set(summary.timings) == {"read", "fit", "pool", "synthesis", "robustness", "write", "render", "report"}
-    for name in ("robustness", "leave_one_out", "placebo", "placebo_rates", "panel_model", "panel_vs_meta",
-                 "event_time", "event_time_national", "cohort_tests", "meta_regression"):
+    for name in (
+        "robustness",
+        "leave_one_out",
+        "placebo",
+        "placebo_rates",
+        "panel_model",
+        "panel_vs_meta",
+        "event_time",
+        "event_time_national",
+        "cohort_tests",
+        "meta_regression",
+    ):
         assert (out / "tables" / f"{name}.csv").is_file(), name
     assert [r["lang"] for r in summary.reports if r["ok"]] == ["zh", "en"]
 
@@ -43,9 +71,16 @@ def test_every_stage_writes_its_output(run):
 def test_effects_table_has_the_documented_columns_and_measures(run):
     _, out, _ = run
     effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
-    assert {"province", "indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "scale"} <= set(effects.columns)
-    assert set(effects["measure"]) == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative",
-                                       "effect_cumulative"}
+    assert {"province", "indicator", "measure", "estimate", "ci_low", "ci_high", "p_value", "scale"} <= set(
+        effects.columns
+    )
+    assert set(effects["measure"]) == {
+        "level_change",
+        "slope_change",
+        "effect_end_absolute",
+        "effect_end_relative",
+        "effect_cumulative",
+    }
     assert len(effects.groupby(["province", "indicator"])) == 8
     assert (effects["ci_low"] <= effects["estimate"]).all() and (effects["estimate"] <= effects["ci_high"]).all()
 
@@ -64,9 +99,16 @@ def test_manifest_traces_inputs_parameters_versions_and_revision(run):
 def test_index_links_every_page_and_pages_show_chinese_figures(run):
     _, out, _ = run
     index = (out / "index.html").read_text(encoding="utf-8")
-    for href in ("national.html", "data_quality.html", "provinces/340000.html", "provinces/540000.html",
-                 "notebooks/province_340000.ipynb", "report/report-zh.pdf", "report/report-en.html",
-                 "report/report-en.xlsx"):
+    for href in (
+        "national.html",
+        "data_quality.html",
+        "provinces/340000.html",
+        "provinces/540000.html",
+        "notebooks/province_340000.ipynb",
+        "report/report-zh.pdf",
+        "report/report-en.html",
+        "report/report-en.xlsx",
+    ):
         assert href in index
     page = (out / "provinces" / "340000.html").read_text(encoding="utf-8")
     assert "data:image/png;base64" in page and "安徽" in page

@@ -31,7 +31,9 @@ def test_every_quantitative_indicator_has_family_scale_and_definitions():
     assert get_indicator(1).family is None and get_indicator(1).improvement_sign() == 0
 
 
-@pytest.mark.parametrize("key", [32, "32", "32.0", "围术期死亡率", "Perioperative mortality", " perioperative  MORTALITY ", "３２"])
+@pytest.mark.parametrize(
+    "key", [32, "32", "32.0", "围术期死亡率", "Perioperative mortality", " perioperative  MORTALITY ", "３２"]
+)
 def test_lookup_by_number_or_exact_name(key):
     assert get_indicator(key).number == 32
 

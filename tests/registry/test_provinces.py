@@ -17,7 +17,8 @@ def test_registry_agrees_with_reference():
         pytest.skip("shared domain reference not available")
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert [(p.code, p.name_zh, p.short_zh, p.name_en) for p in provinces()] == [
-        (r["code"], r["name_zh"], r["short_zh"], r["name_en"]) for r in rows]
+        (r["code"], r["name_zh"], r["short_zh"], r["name_en"]) for r in rows
+    ]
 
 
 @pytest.mark.parametrize("key", ["340000", 340000, "安徽省", "安徽", "Anhui", "ANHUI ", "３４００００"])

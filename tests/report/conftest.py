@@ -16,14 +16,19 @@ import pytest
 from analysis.data.contract import read_panel
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import national_effects
 from analysis.registry import quantitative_indicators
+from analysis.synthesis.national import national_effects
 
 PROVINCES = ["340000", "540000"]
 INDICATORS = [9, 11, 32]
 #: A failure whose message needs escaping in HTML.
-FAILURE = {"province": "540000", "indicator": 12, "stage": "fit", "error": "ValueError",
-           "message": "<script>alert('x')</script> & co"}
+FAILURE = {
+    "province": "540000",
+    "indicator": 12,
+    "stage": "fit",
+    "error": "ValueError",
+    "message": "<script>alert('x')</script> & co",
+}
 MANIFEST = {
     "package": {"name": "plan-its", "version": "0.1.0"},
     "code_revision": {"commit": "0123456789abcdef", "dirty": True},
@@ -36,8 +41,16 @@ MANIFEST = {
 }
 
 
-def write_run(run_dir: Path, *, effects: pd.DataFrame, predictions: pd.DataFrame, diagnostics: pd.DataFrame,
-              failures: pd.DataFrame, national: pd.DataFrame, manifest: dict) -> Path:
+def write_run(
+    run_dir: Path,
+    *,
+    effects: pd.DataFrame,
+    predictions: pd.DataFrame,
+    diagnostics: pd.DataFrame,
+    failures: pd.DataFrame,
+    national: pd.DataFrame,
+    manifest: dict,
+) -> Path:
     tables = run_dir / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     effects.to_csv(tables / "effects.csv", index=False)
@@ -71,8 +84,15 @@ def run_dir(tmp_path_factory, fitted) -> Path:
     """A run directory with every table, one failure and a manifest."""
     results, national = fitted
     failures = pd.concat([results.failures, pd.DataFrame([FAILURE])], ignore_index=True)
-    return write_run(tmp_path_factory.mktemp("run"), effects=results.effects, predictions=results.predictions,
-                     diagnostics=results.diagnostics, failures=failures, national=national, manifest=MANIFEST)
+    return write_run(
+        tmp_path_factory.mktemp("run"),
+        effects=results.effects,
+        predictions=results.predictions,
+        diagnostics=results.diagnostics,
+        failures=failures,
+        national=national,
+        manifest=MANIFEST,
+    )
 
 
 def _fake_province(province: str, *, start: str, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -90,24 +110,67 @@ def _fake_province(province: str, *, start: str, seed: int = 0) -> dict[str, pd.
         base = 50 + 0.1 * t
         cf = base.copy()
         fitted = base + np.where(phase == "pre", 0, 2.0)
-        preds.append(pd.DataFrame({
-            "province": province, "indicator": ind.number, "month": months.astype(str),
-            "fitted": fitted, "fitted_low": fitted - 1, "fitted_high": fitted + 1,
-            "counterfactual": cf, "counterfactual_low": cf - 1.5, "counterfactual_high": cf + 1.5,
-            "observed": fitted + rng.normal(0, 1, len(months)), "phase": phase,
-        }))
+        preds.append(
+            pd.DataFrame(
+                {
+                    "province": province,
+                    "indicator": ind.number,
+                    "month": months.astype(str),
+                    "fitted": fitted,
+                    "fitted_low": fitted - 1,
+                    "fitted_high": fitted + 1,
+                    "counterfactual": cf,
+                    "counterfactual_low": cf - 1.5,
+                    "counterfactual_high": cf + 1.5,
+                    "observed": fitted + rng.normal(0, 1, len(months)),
+                    "phase": phase,
+                }
+            )
+        )
         est = rng.normal(0.03, 0.05)
-        effects.append({"province": province, "indicator": ind.number, "measure": "effect_end_relative",
-                        "estimate": est, "se": 0.02, "ci_low": est - 0.04, "ci_high": est + 0.04, "p_value": 0.1,
-                        "scale": "ratio - 1", "unit": "ratio - 1", "df": 60.0, "window_start": "2025-09",
-                        "window_end": "2025-09", "family": "binomial", "cov_type": "latent-ar1"})
-        diags.append({"province": province, "indicator": ind.number, "family": "binomial", "start_month": start,
-                      "n_months": len(months), "n_pre": int((phase == "pre").sum()),
-                      "n_post": int((phase == "post").sum()), "washin": 3, "n_params": 21, "phi": 0.4,
-                      "sigma2": 0.01, "pearson_dispersion": 1.1, "durbin_watson": 1.9, "ljung_box_p": 0.3,
-                      "converged": True})
-    return {"predictions": pd.concat(preds, ignore_index=True), "effects": pd.DataFrame(effects),
-            "diagnostics": pd.DataFrame(diags)}
+        effects.append(
+            {
+                "province": province,
+                "indicator": ind.number,
+                "measure": "effect_end_relative",
+                "estimate": est,
+                "se": 0.02,
+                "ci_low": est - 0.04,
+                "ci_high": est + 0.04,
+                "p_value": 0.1,
+                "scale": "ratio - 1",
+                "unit": "ratio - 1",
+                "df": 60.0,
+                "window_start": "2025-09",
+                "window_end": "2025-09",
+                "family": "binomial",
+                "cov_type": "latent-ar1",
+            }
+        )
+        diags.append(
+            {
+                "province": province,
+                "indicator": ind.number,
+                "family": "binomial",
+                "start_month": start,
+                "n_months": len(months),
+                "n_pre": int((phase == "pre").sum()),
+                "n_post": int((phase == "post").sum()),
+                "washin": 3,
+                "n_params": 21,
+                "phi": 0.4,
+                "sigma2": 0.01,
+                "pearson_dispersion": 1.1,
+                "durbin_watson": 1.9,
+                "ljung_box_p": 0.3,
+                "converged": True,
+            }
+        )
+    return {
+        "predictions": pd.concat(preds, ignore_index=True),
+        "effects": pd.DataFrame(effects),
+        "diagnostics": pd.DataFrame(diags),
+    }
 
 
 @pytest.fixture(scope="session")

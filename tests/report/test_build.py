@@ -20,8 +20,18 @@ from analysis.report.build import build_report, text
 from analysis.report.pdf import font_dir, pdf_page_count
 from analysis.report.tables import province_name
 
-SECTIONS = ["summary", "summary_other", "methods", "national", "provinces", "robustness", "power", "data_quality",
-            "forests", "reproducibility"]
+SECTIONS = [
+    "summary",
+    "summary_other",
+    "methods",
+    "national",
+    "provinces",
+    "robustness",
+    "power",
+    "data_quality",
+    "forests",
+    "reproducibility",
+]
 DIMENSIONS = list(dict.fromkeys((i.dimension_zh, i.dimension_en) for i in indicators()))
 
 
@@ -40,10 +50,16 @@ def _html(result) -> str:
 
 
 def _expected_figures(spec) -> set[str]:
-    dims = {i for i, (zh, _) in enumerate(DIMENSIONS, start=1)
-            if any(get_indicator(n).dimension_zh == zh for n in spec["indicators"])}
-    return ({f"overview-{d}" for d in dims} | {f"province-{p}" for p in spec["provinces"]}
-            | {f"forest-{n}" for n in spec["indicators"]})
+    dims = {
+        i
+        for i, (zh, _) in enumerate(DIMENSIONS, start=1)
+        if any(get_indicator(n).dimension_zh == zh for n in spec["indicators"])
+    }
+    return (
+        {f"overview-{d}" for d in dims}
+        | {f"province-{p}" for p in spec["provinces"]}
+        | {f"forest-{n}" for n in spec["indicators"]}
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -74,8 +90,17 @@ def test_html_has_every_section_in_order(built, lang):
 def test_html_tables_and_figures(built, spec, lang):
     result = built[lang]
     page = _html(result)
-    keys = {"summary-counts", "provinces-summary", "failures", "diagnostics", "run", "inputs", "parameters",
-            "versions", "tables-read"} | {f"province-{p}" for p in spec["provinces"]}
+    keys = {
+        "summary-counts",
+        "provinces-summary",
+        "failures",
+        "diagnostics",
+        "run",
+        "inputs",
+        "parameters",
+        "versions",
+        "tables-read",
+    } | {f"province-{p}" for p in spec["provinces"]}
     for key in keys:
         assert f'<table class="dataframe" id="{key}">' in page, key
     figures = {f.key for f in result.document.figures}
@@ -108,9 +133,17 @@ def test_pdf_has_the_same_sections_tables_and_figures(built, lang):
     source = result.out_dir / "_build" / f"report-{lang}.typ"
 
     def query(selector: str, field: str | None = None) -> list:
-        return json.loads(typst.query(str(source), selector, field=field, root=str(result.out_dir),
-                                      font_paths=[str(font_dir())], ignore_system_fonts=True,
-                                      sys_inputs={"content": f"report-{lang}.json"}))
+        return json.loads(
+            typst.query(
+                str(source),
+                selector,
+                field=field,
+                root=str(result.out_dir),
+                font_paths=[str(font_dir())],
+                ignore_system_fonts=True,
+                sys_inputs={"content": f"report-{lang}.json"},
+            )
+        )
 
     headings = [h.get("text") for h in query("heading.where(level: 1, outlined: true)", "body")]
     assert headings == [text(key, lang) for key in SECTIONS]
@@ -119,8 +152,9 @@ def test_pdf_has_the_same_sections_tables_and_figures(built, lang):
     assert len(query("figure.where(kind: table)")) == sum(1 for t in document.tables if t.caption)
     assert len(query("table")) == len(document.tables) + 1  # and the title page's key/value table
     if shutil.which("pdftotext"):
-        page_text = subprocess.run(["pdftotext", str(result.paths["pdf"]), "-"], capture_output=True, text=True,
-                                   check=True).stdout
+        page_text = subprocess.run(
+            ["pdftotext", str(result.paths["pdf"]), "-"], capture_output=True, text=True, check=True
+        ).stdout
         for key in SECTIONS:
             assert text(key, lang).split("：")[0].split(":")[0] in page_text
 
@@ -155,7 +189,9 @@ def test_changed_tables_redraw_only_what_changed(run_dir, tmp_path):
     out = tmp_path / "out"
     first = build_report(run, out, lang="en", workers=1, formats=("html",))
     effects = pd.read_csv(run / "tables" / "effects.csv", dtype={"province": str})
-    row = (effects["province"] == "540000") & (effects["indicator"] == 9) & (effects["measure"] == "effect_end_relative")
+    row = (
+        (effects["province"] == "540000") & (effects["indicator"] == 9) & (effects["measure"] == "effect_end_relative")
+    )
     effects.loc[row, "estimate"] += 0.01
     effects.to_csv(run / "tables" / "effects.csv", index=False)
     second = build_report(run, out, lang="en", workers=1, formats=("html",))
@@ -168,13 +204,20 @@ def test_optional_tables_are_rendered_when_present(run_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     rng = np.random.default_rng(0)
-    pd.DataFrame({"province": ["340000"] * 70, "indicator": [9] * 70, "scenario": [f"washin={k}" for k in range(70)],
-                  "measure": ["effect_end_relative"] * 70, "estimate": rng.normal(0, 0.1, 70),
-                  "p_value": rng.uniform(0, 1, 70)}).to_csv(run / "tables" / "robustness.csv", index=False)
+    pd.DataFrame(
+        {
+            "province": ["340000"] * 70,
+            "indicator": [9] * 70,
+            "scenario": [f"washin={k}" for k in range(70)],
+            "measure": ["effect_end_relative"] * 70,
+            "estimate": rng.normal(0, 0.1, 70),
+            "p_value": rng.uniform(0, 1, 70),
+        }
+    ).to_csv(run / "tables" / "robustness.csv", index=False)
     pd.DataFrame({"indicator": [9, 11], "mde": [0.05, 0.08], "power": [0.8, 0.6]}).to_csv(
-        run / "tables" / "power.csv", index=False)
-    pd.DataFrame({"check": ["zero denominators"], "rows": [0]}).to_csv(run / "tables" / "data_quality.csv",
-                                                                       index=False)
+        run / "tables" / "power.csv", index=False
+    )
+    pd.DataFrame({"check": ["zero denominators"], "rows": [0]}).to_csv(run / "tables" / "data_quality.csv", index=False)
     result = build_report(run, tmp_path / "out", lang="en", workers=1, formats=("html", "pdf"))
     page = _html(result)
     robustness = re.search(r'<table class="dataframe" id="robustness">.*?</table>', page, re.S).group(0)
@@ -187,8 +230,21 @@ def test_optional_tables_are_rendered_when_present(run_dir, tmp_path):
 
 
 def test_cli_report(run_dir, tmp_path, capsys):
-    code = main(["report", "--from", str(run_dir), "--out", str(tmp_path), "--lang", "en", "--workers", "1",
-                 "--formats", "html,xlsx"])
+    code = main(
+        [
+            "report",
+            "--from",
+            str(run_dir),
+            "--out",
+            str(tmp_path),
+            "--lang",
+            "en",
+            "--workers",
+            "1",
+            "--formats",
+            "html,xlsx",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "report-en.html" in printed and "report-en.xlsx" in printed and "total" in printed
@@ -211,7 +267,8 @@ def test_an_empty_optional_table_is_a_note_and_the_pdf_builds(run_dir, tmp_path)
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     pd.DataFrame(columns=["file", "row", "column", "value", "rule", "message", "severity"]).to_csv(
-        run / "tables" / "data_quality.csv", index=False)
+        run / "tables" / "data_quality.csv", index=False
+    )
     result = build_report(run, tmp_path / "out", lang="en", workers=1, formats=("html", "pdf"))
     page = _html(result)
     assert "(tables/data_quality.csv) has no rows" in page
@@ -238,11 +295,13 @@ def test_event_time_curves_of_the_primary_indicators_are_in_the_report(run_dir, 
     assert result.paths["pdf"].is_file()
 
 
-@pytest.mark.parametrize(("lang", "labels"), [("zh", ["指标", "对照序列", "合并方式"]),
-                                              ("en", ["Indicator", "Comparison", "Pooled as"])])
+@pytest.mark.parametrize(
+    ("lang", "labels"), [("zh", ["指标", "对照序列", "合并方式"]), ("en", ["Indicator", "Comparison", "Pooled as"])]
+)
 def test_readable_table_labels_the_comparison_and_pooling_columns(lang, labels):
     from analysis.report.tables import readable_table
 
-    frame = pd.DataFrame({"indicator": [28], "comparison": ["28 in hospitals outside the first wave"],
-                          "pooled_as": ["random effects"]})
+    frame = pd.DataFrame(
+        {"indicator": [28], "comparison": ["28 in hospitals outside the first wave"], "pooled_as": ["random effects"]}
+    )
     assert list(readable_table(frame, lang).columns) == labels

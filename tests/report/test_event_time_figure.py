@@ -24,17 +24,32 @@ def _provinces(measure: str) -> pd.DataFrame:
     for code, start in STARTS.items():
         for k in range(LAST.ordinal - pd.Period(start, "M").ordinal + 1):
             value = 0.04 + 0.002 * k + rng.normal(0, 0.01)
-            rows.append({"province": code, "indicator": 11, "start_month": start, "event_time": k, "month": "",
-                         "phase": "washin" if k < 3 else "post", "measure": measure, "estimate": value,
-                         "se": 0.01, "ci_low": value - 0.02, "ci_high": value + 0.02, "p_value": 0.01,
-                         "df": 20.0, "scale": "ratio - 1" if measure == "effect_relative" else "%"})
+            rows.append(
+                {
+                    "province": code,
+                    "indicator": 11,
+                    "start_month": start,
+                    "event_time": k,
+                    "month": "",
+                    "phase": "washin" if k < 3 else "post",
+                    "measure": measure,
+                    "estimate": value,
+                    "se": 0.01,
+                    "ci_low": value - 0.02,
+                    "ci_high": value + 0.02,
+                    "p_value": 0.01,
+                    "df": 20.0,
+                    "scale": "ratio - 1" if measure == "effect_relative" else "%",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _curve(provinces: pd.DataFrame, *, balanced: bool) -> pd.DataFrame:
     counts = provinces.groupby("event_time")["province"].nunique()
     curve = provinces.groupby(["indicator", "measure", "event_time"], as_index=False).agg(
-        phase=("phase", "first"), estimate=("estimate", "mean"))
+        phase=("phase", "first"), estimate=("estimate", "mean")
+    )
     curve["k_provinces"] = curve["event_time"].map(counts)
     curve["ci_low"], curve["ci_high"] = curve["estimate"] - 0.015, curve["estimate"] + 0.015
     return curve[curve["k_provinces"] == len(STARTS)] if balanced else curve
@@ -69,7 +84,10 @@ def test_draws_band_line_zero_washin_and_province_curves(lang):
         assert ax.get_xlabel() == "Months since the provincial plan start"
         assert ax.get_ylabel().startswith("Relative effect")
         assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-            "National estimate, 95% CI", "Provincial estimates", "Wash-in"]
+            "National estimate, 95% CI",
+            "Provincial estimates",
+            "Wash-in",
+        ]
     assert any(label.get_text().endswith("%") for label in ax.get_yticklabels())
     assert figure_png(fig)[:4] == b"\x89PNG"  # renders with every glyph present
 

@@ -18,24 +18,58 @@ from analysis.report.tables import RunTables, load_run
 # reperfusion) and 37 (structured records) better higher; 21 is better higher too.
 NATIONAL = [
     # indicator, estimate, ci_low, ci_high, pi_low, pi_high, p_value
-    (30, -0.117, -0.143, -0.090, -0.213, -0.009, 1e-6),   # improvement, strong, consistent
-    (34, -0.184, -0.257, -0.103, -0.495, 0.319, 0.02),    # improvement, moderate (p above 0.05/5)
-    (12, -0.060, -0.100, -0.020, -0.200, 0.100, 0.004),   # deterioration (lower, but higher is better), strong
-    (37, 0.030, -0.010, 0.070, -0.100, 0.150, 0.15),      # inconclusive
-    (21, 0.050, 0.020, 0.080, 0.010, 0.090, 0.03),        # improvement, moderate, consistent
+    (30, -0.117, -0.143, -0.090, -0.213, -0.009, 1e-6),  # improvement, strong, consistent
+    (34, -0.184, -0.257, -0.103, -0.495, 0.319, 0.02),  # improvement, moderate (p above 0.05/5)
+    (12, -0.060, -0.100, -0.020, -0.200, 0.100, 0.004),  # deterioration (lower, but higher is better), strong
+    (37, 0.030, -0.010, 0.070, -0.100, 0.150, 0.15),  # inconclusive
+    (21, 0.050, 0.020, 0.080, 0.010, 0.090, 0.03),  # improvement, moderate, consistent
 ]
 
 
-def _tables(tmp_path: Path, *, manifest: dict | None = None, national_extra: dict | None = None,
-            synthetic: bool = False, failures: pd.DataFrame | None = None) -> RunTables:
+def _tables(
+    tmp_path: Path,
+    *,
+    manifest: dict | None = None,
+    national_extra: dict | None = None,
+    synthetic: bool = False,
+    failures: pd.DataFrame | None = None,
+) -> RunTables:
     rows = []
     for number, est, lo, hi, pi_lo, pi_hi, p in NATIONAL:
-        rows.append({"indicator": number, "measure": "effect_end_relative", "estimate": est, "ci_low": lo, "ci_high": hi,
-                     "pi_low": pi_lo, "pi_high": pi_hi, "p_value": p, "k": 3, "i2": 60.0, "tau2": 0.01,
-                     "method": "reml", "hksj": True})
-        rows.append({"indicator": number, "measure": "effect_end_absolute", "estimate": est * 10, "ci_low": lo * 10,
-                     "ci_high": hi * 10, "pi_low": np.nan, "pi_high": np.nan, "p_value": p, "k": 3, "i2": 60.0,
-                     "tau2": 0.1, "method": "reml", "hksj": True})
+        rows.append(
+            {
+                "indicator": number,
+                "measure": "effect_end_relative",
+                "estimate": est,
+                "ci_low": lo,
+                "ci_high": hi,
+                "pi_low": pi_lo,
+                "pi_high": pi_hi,
+                "p_value": p,
+                "k": 3,
+                "i2": 60.0,
+                "tau2": 0.01,
+                "method": "reml",
+                "hksj": True,
+            }
+        )
+        rows.append(
+            {
+                "indicator": number,
+                "measure": "effect_end_absolute",
+                "estimate": est * 10,
+                "ci_low": lo * 10,
+                "ci_high": hi * 10,
+                "pi_low": np.nan,
+                "pi_high": np.nan,
+                "p_value": p,
+                "k": 3,
+                "i2": 60.0,
+                "tau2": 0.1,
+                "method": "reml",
+                "hksj": True,
+            }
+        )
     national = pd.DataFrame(rows)
     for column, values in (national_extra or {}).items():
         national[column] = values
@@ -43,17 +77,39 @@ def _tables(tmp_path: Path, *, manifest: dict | None = None, national_extra: dic
     effects = []
     for province, shift in (("110000", -0.05), ("120000", -0.04), ("130000", 0.0)):
         for number, est, *_ in NATIONAL:
-            effects.append({"province": province, "indicator": number, "measure": "effect_end_relative",
-                            "estimate": est + shift, "ci_low": est + shift - 0.03, "ci_high": est + shift + 0.03,
-                            "p_value": 0.01, "cov_type": "latent-ar1", "window_end": "2025-09"})
+            effects.append(
+                {
+                    "province": province,
+                    "indicator": number,
+                    "measure": "effect_end_relative",
+                    "estimate": est + shift,
+                    "ci_low": est + shift - 0.03,
+                    "ci_high": est + shift + 0.03,
+                    "p_value": 0.01,
+                    "cov_type": "latent-ar1",
+                    "window_end": "2025-09",
+                }
+            )
     effects = pd.DataFrame(effects)
-    diagnostics = pd.DataFrame([{"province": p, "indicator": n, "family": "binomial" if n != 34 else "poisson",
-                                 "start_month": s, "converged": True}
-                                for p, s in (("110000", "2023-06"), ("120000", "2023-08"), ("130000", "2023-10"))
-                                for n, *_ in NATIONAL])
+    diagnostics = pd.DataFrame(
+        [
+            {
+                "province": p,
+                "indicator": n,
+                "family": "binomial" if n != 34 else "poisson",
+                "start_month": s,
+                "converged": True,
+            }
+            for p, s in (("110000", "2023-06"), ("120000", "2023-08"), ("130000", "2023-10"))
+            for n, *_ in NATIONAL
+        ]
+    )
     predictions = pd.DataFrame({"province": ["110000"] * 2, "indicator": [30, 30], "month": ["2019-01", "2025-12"]})
-    failures = failures if failures is not None else pd.DataFrame(columns=["province", "indicator", "stage", "error",
-                                                                           "message"])
+    failures = (
+        failures
+        if failures is not None
+        else pd.DataFrame(columns=["province", "indicator", "stage", "error", "message"])
+    )
     (tmp_path / "tables").mkdir(exist_ok=True)
     if synthetic:
         (tmp_path / "tables" / "recovery_summary.csv").write_text("measure,n\n", encoding="utf-8")
@@ -79,9 +135,13 @@ def test_an_adjusted_p_value_of_the_run_decides_strength(tmp_path):
     # As analysis.synthesis.multiplicity writes them: Holm for the primary indicators only
     # (30 and 34 here), Benjamini-Hochberg for all. Rows: 30, 34, 12, 37, 21 (relative, absolute).
     nan = np.nan
-    tables = _tables(tmp_path, national_extra={
-        "p_holm": [0.2, 0.2, 0.001, 0.001, nan, nan, nan, nan, nan, nan],
-        "p_bh": [0.001, 0.001, 0.2, 0.2, 0.04, 0.04, 0.5, 0.5, 0.07, 0.07]})
+    tables = _tables(
+        tmp_path,
+        national_extra={
+            "p_holm": [0.2, 0.2, 0.001, 0.001, nan, nan, nan, nan, nan, nan],
+            "p_bh": [0.001, 0.001, 0.2, 0.2, 0.04, 0.04, 0.5, 0.5, 0.07, 0.07],
+        },
+    )
     findings = narrative.national_findings(tables).set_index("indicator")
     assert findings.loc[30, ["certainty", "p_strong_source"]].tolist() == ["moderate", "p_holm"]  # raw 1e-6
     assert findings.loc[34, ["certainty", "p_strong_source"]].tolist() == ["strong", "p_holm"]  # raw 0.02
@@ -117,8 +177,12 @@ def test_summary_counts_verdicts_by_dimension_in_both_languages(tmp_path, lang):
     assert len(s.dimensions) == 6  # the annex's six dimensions, status-only ones included
     status = s.dimensions[0]
     assert ("状态类" if lang == "zh" else "status items") in status
-    campaign = [name for when, name_en, name_zh in timeline.CO_INTERVENTIONS if when == "2023-07"
-                for name in ((name_zh,) if lang == "zh" else (name_en,))]
+    campaign = [
+        name
+        for when, name_en, name_zh in timeline.CO_INTERVENTIONS
+        if when == "2023-07"
+        for name in ((name_zh,) if lang == "zh" else (name_en,))
+    ]
     assert all(name in " ".join(s.caveats) for name in campaign)
     assert ("合成数据" if lang == "zh" else "synthetic") not in s.text()
 
@@ -137,8 +201,15 @@ def test_synthetic_runs_and_failures_are_flagged(tmp_path, lang):
 
 def test_summary_without_pooled_effects(tmp_path):
     tables = _tables(tmp_path)
-    empty = RunTables(tables.run_dir, tables.effects, tables.predictions, tables.diagnostics, tables.failures,
-                      tables.national.iloc[0:0], {})
+    empty = RunTables(
+        tables.run_dir,
+        tables.effects,
+        tables.predictions,
+        tables.diagnostics,
+        tables.failures,
+        tables.national.iloc[0:0],
+        {},
+    )
     s = narrative.summary(empty, "en")
     assert "no pooled national effects" in s.headline
     assert s.improvements == []
@@ -150,9 +221,18 @@ MANIFEST = {
     "python": "3.11.7",
     "dependencies": {"statsmodels": "0.15.0", "numpy": "2.4.6"},
     "inputs": [{"role": "panel", "path": "/data/panel.csv", "sha256": "00" * 32}],
-    "parameters": {"washin": 2, "seasonality": "fourier:3", "spring_festival": False, "shocks": ["2022-12"],
-                   "cov_type": "newey-west", "evaluation_month": "2025-06", "level": 0.9, "pooling_method": "dl",
-                   "pooling_hksj": False, "exclude_months": ["2020-04"]},
+    "parameters": {
+        "washin": 2,
+        "seasonality": "fourier:3",
+        "spring_festival": False,
+        "shocks": ["2022-12"],
+        "cov_type": "newey-west",
+        "evaluation_month": "2025-06",
+        "level": 0.9,
+        "pooling_method": "dl",
+        "pooling_hksj": False,
+        "exclude_months": ["2020-04"],
+    },
 }
 
 
@@ -184,8 +264,10 @@ def test_methods_follow_the_parameters_actually_used(tmp_path, lang):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_methods_say_how_absolute_effects_of_counts_were_pooled_and_corrected(tmp_path, lang):
     ways = ["random effects", "random effects, equal weights"] * len(NATIONAL)
-    manifest = {**MANIFEST, "parameters": {**MANIFEST["parameters"], "bias_corrected_effects": True,
-                                           "pooling_absolute_counts": "equal"}}
+    manifest = {
+        **MANIFEST,
+        "parameters": {**MANIFEST["parameters"], "bias_corrected_effects": True, "pooling_absolute_counts": "equal"},
+    }
     tables = _tables(tmp_path, manifest=manifest, national_extra={"pooled_as": ways})
     sections = {s.key: s for s in narrative.methods_sections(tables, lang)}
     assert ("算术平均" if lang == "zh" else "unweighted mean") in sections["pool"].paragraphs[0]
@@ -215,12 +297,32 @@ def test_narrative_of_a_fitted_run(run_dir, spec, lang):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_finding_sentence_gives_the_national_total_of_extra_events(lang):
-    row = {"indicator": 31, "name_zh": "非计划重返手术室再手术率", "name_en": "Unplanned reoperation", "direction": "down",
-           "unit": "%", "estimate": -0.12, "ci_low": -0.18, "ci_high": -0.06, "pi_low": -0.3, "pi_high": 0.05,
-           "i2": 40.0, "k": 32, "absolute": -0.03, "absolute_low": -0.05, "absolute_high": -0.01,
-           "cumulative": -1234.4, "cumulative_low": -2050.0, "cumulative_high": -418.6, "cumulative_k": 31,
-           "verdict": "improvement", "certainty": "strong", "consistent": False, "provinces_improved": 12,
-           "provinces_deteriorated": 1}
+    row = {
+        "indicator": 31,
+        "name_zh": "非计划重返手术室再手术率",
+        "name_en": "Unplanned reoperation",
+        "direction": "down",
+        "unit": "%",
+        "estimate": -0.12,
+        "ci_low": -0.18,
+        "ci_high": -0.06,
+        "pi_low": -0.3,
+        "pi_high": 0.05,
+        "i2": 40.0,
+        "k": 32,
+        "absolute": -0.03,
+        "absolute_low": -0.05,
+        "absolute_high": -0.01,
+        "cumulative": -1234.4,
+        "cumulative_low": -2050.0,
+        "cumulative_high": -418.6,
+        "cumulative_k": 31,
+        "verdict": "improvement",
+        "certainty": "strong",
+        "consistent": False,
+        "provinces_improved": 12,
+        "provinces_deteriorated": 1,
+    }
     sentence = narrative.finding_sentence(row, lang)
     assert "−1,234" in sentence and "−2,050, −419" in sentence and "31" in sentence
     assert ("合计累计额外事件" if lang == "zh" else "extra events over the 31 provinces") in sentence
@@ -229,11 +331,31 @@ def test_finding_sentence_gives_the_national_total_of_extra_events(lang):
 
 
 def test_national_findings_carry_the_cumulative_total(tmp_path):
-    extra = pd.DataFrame([{"indicator": 34, "measure": "effect_cumulative", "estimate": -250.0, "ci_low": -400.0,
-                           "ci_high": -100.0, "p_value": 0.01, "k": 3, "method": "sum", "hksj": False}])
+    extra = pd.DataFrame(
+        [
+            {
+                "indicator": 34,
+                "measure": "effect_cumulative",
+                "estimate": -250.0,
+                "ci_low": -400.0,
+                "ci_high": -100.0,
+                "p_value": 0.01,
+                "k": 3,
+                "method": "sum",
+                "hksj": False,
+            }
+        ]
+    )
     tables = _tables(tmp_path)
-    tables = tables.__class__(tables.run_dir, tables.effects, tables.predictions, tables.diagnostics, tables.failures,
-                              pd.concat([tables.national, extra], ignore_index=True), tables.manifest)
+    tables = tables.__class__(
+        tables.run_dir,
+        tables.effects,
+        tables.predictions,
+        tables.diagnostics,
+        tables.failures,
+        pd.concat([tables.national, extra], ignore_index=True),
+        tables.manifest,
+    )
     findings = narrative.national_findings(tables).set_index("indicator")
     assert findings.loc[34, "cumulative"] == -250.0 and findings.loc[34, "cumulative_k"] == 3
     assert np.isnan(findings.loc[30, "cumulative"])

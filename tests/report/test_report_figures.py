@@ -97,16 +97,28 @@ def test_national_overview_groups_by_dimension(run, lang):
 
 def test_national_overview_colours_follow_the_direction():
     # Same interval, opposite directions: up (11) improves, down (32) deteriorates.
-    national = pd.DataFrame({
-        "indicator": [11, 32, 9], "measure": "effect_end_relative", "estimate": [0.1, 0.1, 0.0],
-        "ci_low": [0.05, 0.05, -0.1], "ci_high": [0.15, 0.15, 0.1], "k": 32,
-    })
+    national = pd.DataFrame(
+        {
+            "indicator": [11, 32, 9],
+            "measure": "effect_end_relative",
+            "estimate": [0.1, 0.1, 0.0],
+            "ci_low": [0.05, 0.05, -0.1],
+            "ci_high": [0.15, 0.15, 0.1],
+            "k": 32,
+        }
+    )
     fig = national_overview(national, lang="en")
     colours = {}
     for ax in fig.axes:
         for label, y in zip(ax.get_yticklabels(), ax.get_yticks()):
-            markers = [line for line in ax.lines if line.get_marker() not in ("None", "<", ">")
-                       and np.allclose(line.get_ydata(), [y])]
+            markers = [
+                line
+                for line in ax.lines
+                if line.get_marker() not in ("None", "<", ">") and np.allclose(line.get_ydata(), [y])
+            ]
             colours[int(label.get_text().split()[0])] = markers[0].get_color()
-    assert colours == {11: VERDICT_COLOURS["improvement"], 32: VERDICT_COLOURS["deterioration"],
-                       9: VERDICT_COLOURS["inconclusive"]}
+    assert colours == {
+        11: VERDICT_COLOURS["improvement"],
+        32: VERDICT_COLOURS["deterioration"],
+        9: VERDICT_COLOURS["inconclusive"],
+    }

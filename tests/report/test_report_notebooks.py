@@ -55,8 +55,14 @@ def _execute(name: str, run_dir: Path, out_dir: Path, parameters: dict, monkeypa
     source = out_dir / f"{Path(name).stem}.ipynb"
     jupytext.write(jupytext.read(NOTEBOOKS / name), source)
     output = out_dir / f"{Path(name).stem}.out.ipynb"
-    papermill.execute_notebook(str(source), str(output), parameters={"run_dir": str(run_dir), **parameters},
-                               kernel_name="python3", progress_bar=False, cwd=str(out_dir))
+    papermill.execute_notebook(
+        str(source),
+        str(output),
+        parameters={"run_dir": str(run_dir), **parameters},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(out_dir),
+    )
     return nbformat.read(output, as_version=4)
 
 

@@ -19,8 +19,15 @@ def index_run(run_dir, tmp_path):
 
 def _pages(provinces):
     pages = [{"kind": "national", "province": None, "html": "national.html", "ipynb": "notebooks/national.ipynb"}]
-    pages += [{"kind": "province", "province": code, "html": f"provinces/{code}.html",
-               "ipynb": f"notebooks/province_{code}.ipynb"} for code in provinces]
+    pages += [
+        {
+            "kind": "province",
+            "province": code,
+            "html": f"provinces/{code}.html",
+            "ipynb": f"notebooks/province_{code}.ipynb",
+        }
+        for code in provinces
+    ]
     return pages
 
 

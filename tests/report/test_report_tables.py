@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from analysis.registry import get_indicator
-
 from analysis.report.tables import (
     classify,
     format_interval,
@@ -58,8 +57,9 @@ def test_load_run_round_trip(run_dir, fitted, spec):
         assert set(frame["province"]) <= set(spec["provinces"])
     pd.testing.assert_frame_equal(run.effects, results.effects, check_dtype=False)
     pd.testing.assert_frame_equal(run.predictions, results.predictions, check_dtype=False)
-    pd.testing.assert_frame_equal(run.diagnostics.drop(columns="start_month"),
-                                  results.diagnostics.drop(columns="start_month"), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        run.diagnostics.drop(columns="start_month"), results.diagnostics.drop(columns="start_month"), check_dtype=False
+    )
     assert run.diagnostics["start_month"].tolist() == results.diagnostics["start_month"].tolist()
     assert len(run.national) == len(national)
     assert run.failures.iloc[-1].to_dict() == spec["failure"]
@@ -79,8 +79,9 @@ def test_load_run_optional_tables(run_dir, tmp_path):
         load_run(copy)
 
 
-@pytest.mark.parametrize(("lang", "words"), [("zh", {"改善", "恶化", "不确定"}),
-                                             ("en", {"improvement", "deterioration", "inconclusive"})])
+@pytest.mark.parametrize(
+    ("lang", "words"), [("zh", {"改善", "恶化", "不确定"}), ("en", {"improvement", "deterioration", "inconclusive"})]
+)
 def test_province_effects_table(run_dir, spec, lang, words):
     table = province_effects_table(load_run(run_dir), province="340000", lang=lang)
     assert table.iloc[:, 0].tolist() == spec["indicators"]
@@ -91,8 +92,14 @@ def test_province_effects_table(run_dir, spec, lang, words):
 def test_national_table_has_heterogeneity_columns(run_dir, spec):
     table = national_table(load_run(run_dir), lang="en")
     assert table["No."].tolist() == spec["indicators"]
-    for column in ("Provinces k", "I² (%)", "τ² (log ratio)", "Relative effect, % [95% CI]",
-                   "Absolute effect [95% CI]", "Cumulative extra events, all provinces [95% CI]"):
+    for column in (
+        "Provinces k",
+        "I² (%)",
+        "τ² (log ratio)",
+        "Relative effect, % [95% CI]",
+        "Absolute effect [95% CI]",
+        "Cumulative extra events, all provinces [95% CI]",
+    ):
         assert column in table
     assert set(table["Provinces k"]) == {2}
     # the national total of extra events for proportions and rates, none for means

@@ -90,8 +90,9 @@ def test_a_run_without_tables_is_an_error(tmp_path):
 def test_extra_tables_and_long_names(run_dir, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    pd.DataFrame({"a": [1, 2], "b": [float("nan"), 0.5]}).to_csv(copy / "tables" / ("robustness_" + "x" * 40 + ".csv"),
-                                                              index=False)
+    pd.DataFrame({"a": [1, 2], "b": [float("nan"), 0.5]}).to_csv(
+        copy / "tables" / ("robustness_" + "x" * 40 + ".csv"), index=False
+    )
     book = load_workbook(write_workbook(copy, tmp_path / "x.xlsx"), read_only=True)
     long = [name for name in book.sheetnames if name.startswith("robustness_")]
     assert len(long) == 1 and len(long[0]) == 31

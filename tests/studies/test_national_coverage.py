@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from analysis.data.synthetic import generate
 from analysis.its.effects import linear, ratio_minus_one
 from analysis.studies import national_coverage as nc
-
 
 # ---------------------------------------------------------------------------------------
 # The estimand
@@ -40,17 +38,23 @@ def test_monte_carlo_mean_is_the_average_true_effect_on_the_log_scale():
     assert ref.loc["effect_end_relative", "true_mean"] == pytest.approx(np.log1p(truth["effect_end_relative"]).mean())
     assert ref.loc["effect_end_absolute", "true_mean"] == pytest.approx(truth["effect_end_absolute"].mean())
     assert ref.loc["effect_end_absolute", "mc_se"] == pytest.approx(
-        truth["effect_end_absolute"].std() / np.sqrt(len(truth)))
+        truth["effect_end_absolute"].std() / np.sqrt(len(truth))
+    )
 
 
 def test_finite_population_mean_averages_provinces_on_the_pooling_scale():
-    truth = pd.DataFrame({
-        "province": ["1", "2", "3", "1", "2", "3"], "indicator": [11, 11, 11, 14, 14, 14],
-        "zero_effect": [False, False, True, False, False, False], "confounded": [False] * 3 + [True] * 3,
-        "level_change": [0.3, 0.6, 0.0, 1.0, 2.0, 3.0], "slope_change": [0.01, 0.02, 0.0, 0.0, 0.0, 0.3],
-        "effect_end_absolute": [2.0, 4.0, 0.0, 1.0, 1.0, 1.0],
-        "effect_end_relative": [0.5, 1.0, 0.0, 0.1, 0.1, 0.1],
-    })
+    truth = pd.DataFrame(
+        {
+            "province": ["1", "2", "3", "1", "2", "3"],
+            "indicator": [11, 11, 11, 14, 14, 14],
+            "zero_effect": [False, False, True, False, False, False],
+            "confounded": [False] * 3 + [True] * 3,
+            "level_change": [0.3, 0.6, 0.0, 1.0, 2.0, 3.0],
+            "slope_change": [0.01, 0.02, 0.0, 0.0, 0.0, 0.3],
+            "effect_end_absolute": [2.0, 4.0, 0.0, 1.0, 1.0, 1.0],
+            "effect_end_relative": [0.5, 1.0, 0.0, 0.1, 0.1, 0.1],
+        }
+    )
     out = nc.finite_population_means(truth).set_index(["indicator", "measure"])
     assert out.loc[(11, "level_change"), "truth_finite"] == pytest.approx(0.3)
     assert out.loc[(11, "effect_end_absolute"), "truth_finite"] == pytest.approx(2.0)
@@ -59,13 +63,28 @@ def test_finite_population_mean_averages_provinces_on_the_pooling_scale():
 
 
 def test_coverage_is_judged_on_the_pooling_scale():
-    national = pd.DataFrame({"indicator": [12, 12], "measure": ["effect_end_relative", "slope_change"],
-                             "k": 32, "estimate": [0.10, 0.004], "ci_low": [0.05, 0.001],
-                             "ci_high": [0.20, 0.007], "p_value": [0.001, 0.01]})
-    reference = pd.DataFrame({"indicator": [12, 12], "measure": ["effect_end_relative", "slope_change"],
-                              "true_mean": [np.log(1.04), 0.0075]})
-    finite = pd.DataFrame({"indicator": [12, 12], "measure": ["effect_end_relative", "slope_change"],
-                           "truth_finite": [np.log(1.06), 0.006], "confounded": False})
+    national = pd.DataFrame(
+        {
+            "indicator": [12, 12],
+            "measure": ["effect_end_relative", "slope_change"],
+            "k": 32,
+            "estimate": [0.10, 0.004],
+            "ci_low": [0.05, 0.001],
+            "ci_high": [0.20, 0.007],
+            "p_value": [0.001, 0.01],
+        }
+    )
+    reference = pd.DataFrame(
+        {"indicator": [12, 12], "measure": ["effect_end_relative", "slope_change"], "true_mean": [np.log(1.04), 0.0075]}
+    )
+    finite = pd.DataFrame(
+        {
+            "indicator": [12, 12],
+            "measure": ["effect_end_relative", "slope_change"],
+            "truth_finite": [np.log(1.06), 0.006],
+            "confounded": False,
+        }
+    )
     out = nc.national_coverage_table(national, reference=reference, finite=finite).set_index("measure")
     rel = out.loc["effect_end_relative"]
     assert rel["estimate"] == pytest.approx(np.log(1.10)) and rel["ci_low"] == pytest.approx(np.log(1.05))
@@ -85,9 +104,17 @@ def test_coverage_summary_clusters_the_monte_carlo_se_by_replicate():
     # three replicates of four rows: covered 4, 2 and 3 times. With equal cluster sizes the
     # ratio-estimator SE is the SD of the replicate means over sqrt(replicates).
     covered = [True] * 4 + [True, True, False, False] + [True, True, True, False]
-    national = pd.DataFrame({"replicate": np.repeat([0, 1, 2], 4), "measure": "level_change", "truth": 1.0,
-                             "covered": covered, "covered_finite": True, "standardised_error": 0.5,
-                             "significant": True})
+    national = pd.DataFrame(
+        {
+            "replicate": np.repeat([0, 1, 2], 4),
+            "measure": "level_change",
+            "truth": 1.0,
+            "covered": covered,
+            "covered_finite": True,
+            "standardised_error": 0.5,
+            "significant": True,
+        }
+    )
     out = nc.coverage_summary(national).set_index("measure")
     means = np.array([1.0, 0.5, 0.75])
     assert out.loc["level_change", "coverage"] == pytest.approx(0.75)
@@ -97,10 +124,20 @@ def test_coverage_summary_clusters_the_monte_carlo_se_by_replicate():
 
 
 def test_coverage_by_indicator_bias_and_width():
-    national = pd.DataFrame({"indicator": 31, "measure": "level_change", "confounded": False, "truth": -0.04,
-                             "estimate": [-0.05, -0.02, -0.04], "ci_low": [-0.08, -0.05, -0.05],
-                             "ci_high": [-0.02, 0.01, -0.03], "covered": [True, True, True],
-                             "covered_finite": True, "significant": [True, False, True]})
+    national = pd.DataFrame(
+        {
+            "indicator": 31,
+            "measure": "level_change",
+            "confounded": False,
+            "truth": -0.04,
+            "estimate": [-0.05, -0.02, -0.04],
+            "ci_low": [-0.08, -0.05, -0.05],
+            "ci_high": [-0.02, 0.01, -0.03],
+            "covered": [True, True, True],
+            "covered_finite": True,
+            "significant": [True, False, True],
+        }
+    )
     row = nc.coverage_by_indicator(national).iloc[0]
     assert row["mean_bias"] == pytest.approx(0.01 / 3)
     assert row["relative_bias"] == pytest.approx(0.01 / 3 / 0.04)
@@ -113,10 +150,17 @@ def test_false_discovery_proportion_by_hand():
     # m = 5; sorted p 0.001, 0.008, 0.02, 0.04, 0.3: BH at 0.05 compares with 0.01, 0.02, 0.03,
     # 0.04, 0.05, so the four smallest are discoveries. Of them one is a true null and one a
     # non-null with the wrong sign.
-    tests = pd.DataFrame({"replicate": 0, "measure": "level_change", "indicator": 11,
-                          "p_value": [0.02, 0.001, 0.3, 0.008, 0.04],
-                          "null": [False, True, False, False, False],
-                          "estimate": [0.1, 0.2, 0.1, -0.3, 0.2], "true_value": [0.1, 0.0, 0.1, 0.2, 0.1]})
+    tests = pd.DataFrame(
+        {
+            "replicate": 0,
+            "measure": "level_change",
+            "indicator": 11,
+            "p_value": [0.02, 0.001, 0.3, 0.008, 0.04],
+            "null": [False, True, False, False, False],
+            "estimate": [0.1, 0.2, 0.1, -0.3, 0.2],
+            "true_value": [0.1, 0.0, 0.1, 0.2, 0.1],
+        }
+    )
     row = nc.true_discoveries(tests, q=0.05).iloc[0]
     assert (row["m"], row["m0"], row["discoveries"], row["false_discoveries"], row["sign_errors"]) == (5, 1, 4, 1, 1)
     assert row["fdp"] == pytest.approx(0.25) and row["directional_fdp"] == pytest.approx(0.5)
@@ -127,13 +171,17 @@ def test_false_discovery_proportion_by_hand():
 
 
 def test_holm_families_with_a_true_null():
-    tests = pd.DataFrame({
-        "replicate": 0, "province": np.repeat(["1", "2", "3"], 4), "measure": "slope_change",
-        "indicator": [11, 12, 31, 32] * 3,
-        # province 1: p 0.004 <= 0.05/4 rejected (a true null); 2: no null; 3: null at 0.02 > 0.05/3
-        "p_value": [0.004, 0.3, 0.5, 0.6, 0.001, 0.002, 0.003, 0.004, 0.001, 0.02, 0.5, 0.9],
-        "null": [True, False, False, False, False, False, False, False, False, True, True, False],
-    })
+    tests = pd.DataFrame(
+        {
+            "replicate": 0,
+            "province": np.repeat(["1", "2", "3"], 4),
+            "measure": "slope_change",
+            "indicator": [11, 12, 31, 32] * 3,
+            # province 1: p 0.004 <= 0.05/4 rejected (a true null); 2: no null; 3: null at 0.02 > 0.05/3
+            "p_value": [0.004, 0.3, 0.5, 0.6, 0.001, 0.002, 0.003, 0.004, 0.001, 0.02, 0.5, 0.9],
+            "null": [True, False, False, False, False, False, False, False, False, True, True, False],
+        }
+    )
     out = nc.holm_fwer(tests, primary=(11, 12, 31, 32))
     assert out["province"].tolist() == ["1", "3"]
     assert out["any_false_rejection"].tolist() == [True, False]
@@ -144,8 +192,10 @@ def test_holm_families_with_a_true_null():
 @pytest.mark.parametrize("df", [7.0, 38.5, np.inf])
 def test_placebo_degrees_of_freedom_are_recovered_from_the_interval(df):
     cov = np.array([[0.04**2]])
-    contrasts = [linear("level_change", 0.05, np.ones(1), cov, df=df, level=0.95, scale="logit"),
-                 ratio_minus_one("effect_end_relative", -0.08, np.ones(1), cov, df=df, level=0.95)]
+    contrasts = [
+        linear("level_change", 0.05, np.ones(1), cov, df=df, level=0.95, scale="logit"),
+        ratio_minus_one("effect_end_relative", -0.08, np.ones(1), cov, df=df, level=0.95),
+    ]
     placebo = pd.DataFrame([c.as_dict() for c in contrasts])
     recovered = nc._recover_df(placebo, level=0.95)
     if np.isfinite(df):
@@ -172,8 +222,12 @@ def test_small_study_covers_the_truth_and_controls_error_rates(tmp_path):
     proportion; 11 and 32 are primary), placebo tests at 12 months."""
     reps = 8
     indicators = [9, 11, 26, 32]
-    tables = nc.simulation_study(seeds=range(101, 101 + reps), indicators=indicators, offsets=(12,),
-                                 reference_seeds=range(nc.REFERENCE_SEED0, nc.REFERENCE_SEED0 + 30))
+    tables = nc.simulation_study(
+        seeds=range(101, 101 + reps),
+        indicators=indicators,
+        offsets=(12,),
+        reference_seeds=range(nc.REFERENCE_SEED0, nc.REFERENCE_SEED0 + 30),
+    )
     assert tables.failures.empty, tables.failures
     national = tables.national
     # four pooled measures per indicator, and the national total of the cumulative effects of

@@ -9,8 +9,8 @@ from scipy.special import expit
 
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import national_effects
 from analysis.synthesis.controls import controlled_effects, national_controlled, read_comparisons
+from analysis.synthesis.national import national_effects
 from tests.conftest import ar1
 
 PROVINCES = ["110000", "320000", "340000", "420000", "440000", "510000", "610000", "650000"]
@@ -27,8 +27,13 @@ def _panel(seed: int) -> tuple[pd.DataFrame, dict[str, pd.Period]]:
     for (province, number), rows in panel.groupby(["province", "indicator"]):
         months = pd.PeriodIndex(rows["month"], freq="M")
         after = (months >= starts[province]).astype(float)
-        eta = (-0.5 + 0.002 * np.arange(len(months)) + CO_INTERVENTION * after
-               + (PLAN_LEVEL * after if number == 11 else 0.0) + ar1(rng, len(months), 0.3, 0.03))
+        eta = (
+            -0.5
+            + 0.002 * np.arange(len(months))
+            + CO_INTERVENTION * after
+            + (PLAN_LEVEL * after if number == 11 else 0.0)
+            + ar1(rng, len(months), 0.3, 0.03)
+        )
         n = rows["denominator"].to_numpy(float)
         panel.loc[rows.index, "numerator"] = rng.binomial(n.astype(int), expit(eta))
     return panel, starts
@@ -70,18 +75,22 @@ def test_each_province_pair_is_the_two_group_model_of_the_engine():
     panel, starts = _panel(3)
     pairs = pd.DataFrame({"indicator": [11], "comparison": [12]})
     effects, _ = controlled_effects(panel, pairs, starts=starts)
-    from analysis.its.model import SegmentedRegression
     from analysis.evaluation.settings import EvaluationSettings
+    from analysis.its.model import SegmentedRegression
 
     settings = EvaluationSettings()
     code = PROVINCES[0]
     rows = panel[panel["province"] == code].sort_values(["indicator", "month"])
     t, c = rows[rows["indicator"] == 11], rows[rows["indicator"] == 12]
     months = pd.PeriodIndex(list(t["month"]) + list(c["month"]), freq="M")
-    model = SegmentedRegression(np.r_[t["numerator"], c["numerator"]].astype(float), time=months,
-                                design=settings.design(starts[code]), family="binomial",
-                                trials=np.r_[t["denominator"], c["denominator"]].astype(float),
-                                group=np.r_[np.ones(len(t)), np.zeros(len(c))])
+    model = SegmentedRegression(
+        np.r_[t["numerator"], c["numerator"]].astype(float),
+        time=months,
+        design=settings.design(starts[code]),
+        family="binomial",
+        trials=np.r_[t["denominator"], c["denominator"]].astype(float),
+        group=np.r_[np.ones(len(t)), np.zeros(len(c))],
+    )
     reference = model.fit(cov_type=settings.cov_type).coefficient("group_level_change")
     mine = effects[(effects["province"] == code) & (effects["measure"] == "level_change")].iloc[0]
     assert mine["estimate"] == pytest.approx(reference.estimate) and mine["se"] == pytest.approx(reference.se)
@@ -95,15 +104,21 @@ def test_a_missing_comparison_series_is_reported_and_the_others_go_on():
     assert set(effects["province"]) == set(PROVINCES) - {PROVINCES[1]}
 
 
-@pytest.mark.parametrize("text,message", [
-    ("indicator,control\n11,12\n", r"missing column\(s\) \['comparison'\]"),
-    ("indicator,comparison\n11,11\n", r"row 2: indicator 11 is compared with itself"),
-    ("indicator,comparison\n11,9\n", r"row 2: indicator 11 is a proportion and 9 a mean"),
-    ("indicator,comparison\n11,12\n11,x\n", r"row 3, column 'comparison': 'x' is neither an annex indicator number "
-                                             r"nor the name of a series"),
-    ("indicator,comparison\n1x,12\n", r"row 2, column 'indicator': '1x' is not an annex indicator number"),
-    ("indicator,comparison\n11,99\n", r"row 2, column 'comparison': '99' is not an annex indicator number"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("indicator,control\n11,12\n", r"missing column\(s\) \['comparison'\]"),
+        ("indicator,comparison\n11,11\n", r"row 2: indicator 11 is compared with itself"),
+        ("indicator,comparison\n11,9\n", r"row 2: indicator 11 is a proportion and 9 a mean"),
+        (
+            "indicator,comparison\n11,12\n11,x\n",
+            r"row 3, column 'comparison': 'x' is neither an annex indicator number "
+            r"nor the name of a series",
+        ),
+        ("indicator,comparison\n1x,12\n", r"row 2, column 'indicator': '1x' is not an annex indicator number"),
+        ("indicator,comparison\n11,99\n", r"row 2, column 'comparison': '99' is not an annex indicator number"),
+    ],
+)
 def test_bad_comparison_tables_name_the_file_row_and_fix(tmp_path, text, message):
     path = tmp_path / "comparisons.csv"
     path.write_text(text)
@@ -119,8 +134,15 @@ def test_a_run_with_a_comparisons_table_writes_the_controlled_tables(tmp_path):
 
     write(generate(2, provinces=PROVINCES[:3], indicators=[11, 12]), tmp_path / "data")
     (tmp_path / "pairs.csv").write_text("indicator,comparison\n11,12\n")
-    run_evaluation(tmp_path / "data", tmp_path / "out", tables_only=True, robustness=False, report_langs=(),
-                   comparisons=tmp_path / "pairs.csv", echo=lambda *_: None)
+    run_evaluation(
+        tmp_path / "data",
+        tmp_path / "out",
+        tables_only=True,
+        robustness=False,
+        report_langs=(),
+        comparisons=tmp_path / "pairs.csv",
+        echo=lambda *_: None,
+    )
     national = pd.read_csv(tmp_path / "out" / "tables" / "controlled_national.csv")
     assert set(national["measure"]) == {"level_change", "slope_change", "effect_end_absolute", "effect_end_relative"}
     assert (national["k"] == 3).all() and (national["comparison"] == 12).all()
@@ -135,20 +157,31 @@ CMI_SERIES = "28 in hospitals outside the first wave"
 
 def _series_table(data) -> pd.DataFrame:
     """The synthetic comparison series as :func:`read_comparison_series` returns them."""
-    return data.comparison_series.assign(month=pd.PeriodIndex(data.comparison_series["month"], freq="M"),
-                                         numerator=data.comparison_series["numerator"].astype(float),
-                                         denominator=data.comparison_series["denominator"].astype(float))
+    return data.comparison_series.assign(
+        month=pd.PeriodIndex(data.comparison_series["month"], freq="M"),
+        numerator=data.comparison_series["numerator"].astype(float),
+        denominator=data.comparison_series["denominator"].astype(float),
+    )
 
 
-@pytest.mark.parametrize("text,message", [
-    ("indicator,comparison\n28,CMI elsewhere\n", r"row 2, column 'comparison': 'CMI elsewhere' is neither an annex "
-                                                 r"indicator number nor the name of a series in .*series found: "
-                                                 r".*'28 in hospitals outside the first wave'"),
-    (f"indicator,comparison\n14,{CMI_SERIES}\n", r"row 2: indicator 14 is a proportion and the comparison series "
-                                                 r"'28 in hospitals outside the first wave' a mean; a comparison "
-                                                 r"series must have the same measure"),
-    ("indicator,comparison\n28,14\n", r"row 2: indicator 28 is a mean and 14 a proportion"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            "indicator,comparison\n28,CMI elsewhere\n",
+            r"row 2, column 'comparison': 'CMI elsewhere' is neither an annex "
+            r"indicator number nor the name of a series in .*series found: "
+            r".*'28 in hospitals outside the first wave'",
+        ),
+        (
+            f"indicator,comparison\n14,{CMI_SERIES}\n",
+            r"row 2: indicator 14 is a proportion and the comparison series "
+            r"'28 in hospitals outside the first wave' a mean; a comparison "
+            r"series must have the same measure",
+        ),
+        ("indicator,comparison\n28,14\n", r"row 2: indicator 28 is a mean and 14 a proportion"),
+    ],
+)
 def test_comparisons_naming_unknown_or_mismatched_series_are_refused(tmp_path, text, message):
     data = generate(1, provinces=["340000"], indicators=[14, 28])
     (tmp_path / "comparisons.csv").write_text(text)
@@ -187,7 +220,9 @@ def test_national_controlled_keeps_names_and_numbers_of_comparisons():
     effects, failures = controlled_effects(data.panel, pairs, starts=starts, series=_series_table(data))
     national = national_controlled(effects)
     assert failures.empty and national[["indicator", "comparison"]].drop_duplicates().values.tolist() == [
-        [11, 12], [28, CMI_SERIES]]
+        [11, 12],
+        [28, CMI_SERIES],
+    ]
 
 
 #: Seeds of the known-truth check of the synthetic comparison series.

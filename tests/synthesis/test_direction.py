@@ -16,20 +16,23 @@ from analysis.synthesis.direction import VERDICTS, classify_effects, improvement
 def test_agrees_with_the_report_rule_on_every_kind_of_interval():
     limits = [-0.2, -0.05, 0.0, 0.05, 0.2, np.nan]
     indicators = [i.number for i in quantitative_indicators()]
-    rows = [{"indicator": ind, "estimate": 0.0, "ci_low": lo, "ci_high": hi}
-            for ind in indicators for lo, hi in itertools.product(limits, limits)
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo > hi)]
+    rows = [
+        {"indicator": ind, "estimate": 0.0, "ci_low": lo, "ci_high": hi}
+        for ind in indicators
+        for lo, hi in itertools.product(limits, limits)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo > hi)
+    ]
     table = pd.DataFrame(rows)
     out = classify_effects(table)
-    expected = [classify(r.estimate, r.ci_low, r.ci_high, d)
-                for r, d in zip(table.itertuples(), out["direction"])]
+    expected = [classify(r.estimate, r.ci_low, r.ci_high, d) for r, d in zip(table.itertuples(), out["direction"])]
     assert out["verdict"].tolist() == expected
     assert set(out["verdict"]) == set(VERDICTS)
 
 
 def test_directions_come_from_the_registry():
-    out = classify_effects(pd.DataFrame({"indicator": [32, 11, 9], "ci_low": [-0.3, -0.3, -0.3],
-                                         "ci_high": [-0.1, -0.1, -0.1]}))
+    out = classify_effects(
+        pd.DataFrame({"indicator": [32, 11, 9], "ci_low": [-0.3, -0.3, -0.3], "ci_high": [-0.1, -0.1, -0.1]})
+    )
     assert out["direction"].tolist() == ["down", "up", "down"]
     assert out["verdict"].tolist() == ["improvement", "deterioration", "improvement"]
     assert improvement_sign(pd.Series([32, 11])).tolist() == [-1, 1]
@@ -40,11 +43,19 @@ def test_random_tables_match_elementwise():
     n = 2000
     centre = rng.normal(0, 1, n)
     half = rng.exponential(1, n)
-    table = pd.DataFrame({"indicator": rng.choice([9, 11, 29, 34, 37], n), "estimate": centre,
-                          "ci_low": centre - half, "ci_high": centre + half})
+    table = pd.DataFrame(
+        {
+            "indicator": rng.choice([9, 11, 29, 34, 37], n),
+            "estimate": centre,
+            "ci_low": centre - half,
+            "ci_high": centre + half,
+        }
+    )
     out = classify_effects(table)
-    expected = [classify(e, lo, hi, d) for e, lo, hi, d in
-                zip(table["estimate"], table["ci_low"], table["ci_high"], out["direction"])]
+    expected = [
+        classify(e, lo, hi, d)
+        for e, lo, hi, d in zip(table["estimate"], table["ci_low"], table["ci_high"], out["direction"])
+    ]
     assert out["verdict"].tolist() == expected
 
 

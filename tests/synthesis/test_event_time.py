@@ -10,10 +10,10 @@ from scipy import optimize, stats
 from scipy.special import expit
 
 from analysis.data.synthetic import generate
+from analysis.evaluation.event_time import EVENT_TIME_COLUMNS, event_time_effects, fit_event_time_models
 from analysis.its.design import ITSDesign
 from analysis.its.model import SegmentedRegression
 from analysis.registry import get_indicator
-from analysis.evaluation.event_time import EVENT_TIME_COLUMNS, event_time_effects, fit_event_time_models
 from analysis.synthesis.event_time import (
     COHORT_COLUMNS,
     COHORT_TEST_COLUMNS,
@@ -65,8 +65,12 @@ def true_national_curve(data) -> pd.DataFrame:
     curve = truth.groupby(["indicator", "event_time"])[["absolute", "log_ratio"]].mean().reset_index()
     curve["effect_absolute"] = curve["absolute"]
     curve["effect_relative"] = np.expm1(curve["log_ratio"])
-    return curve.melt(id_vars=["indicator", "event_time"], value_vars=["effect_absolute", "effect_relative"],
-                      var_name="measure", value_name="true_value")
+    return curve.melt(
+        id_vars=["indicator", "event_time"],
+        value_vars=["effect_absolute", "effect_relative"],
+        var_name="measure",
+        value_name="true_value",
+    )
 
 
 def _fit(seed: int, provinces=PROVINCES, indicators=INDICATORS):
@@ -103,8 +107,9 @@ def _gaussian_fit(*, washin: int = 0, washin_mode: str = "exclude", seed: int = 
     k = (MONTHS.asi8 - START.ordinal).astype(float)
     rng = np.random.default_rng(seed)
     y = 20 + 0.05 * k + np.where(k >= 0, 1.5 + 0.2 * k, 0.0) + rng.normal(0, 0.5, len(k))
-    design = ITSDesign(interruption=START, washin=washin, washin_mode=washin_mode, seasonality="none",
-                       spring_festival=False, shocks=())
+    design = ITSDesign(
+        interruption=START, washin=washin, washin_mode=washin_mode, seasonality="none", spring_festival=False, shocks=()
+    )
     return SegmentedRegression(y, time=MONTHS, design=design).fit(cov_type="model")
 
 
@@ -117,8 +122,11 @@ def _closed_form(res, k: np.ndarray, ramp: np.ndarray) -> dict[str, np.ndarray]:
     grad[:, names.index("slope_change")] = k
     effect = grad @ beta.to_numpy()
     counterfactual = beta["const"] + beta["time"] * k
-    return {"effect": effect, "se": np.sqrt(np.einsum("ij,jk,ik->i", grad, cov, grad)),
-            "relative": effect / counterfactual}
+    return {
+        "effect": effect,
+        "se": np.sqrt(np.einsum("ij,jk,ik->i", grad, cov, grad)),
+        "relative": effect / counterfactual,
+    }
 
 
 def test_effects_by_event_time_match_the_closed_form_of_a_linear_model():
@@ -167,7 +175,7 @@ def test_the_window_stops_at_max_event_time_and_at_through():
 
 def test_integer_time_is_refused():
     years = np.arange(2000, 2020)
-    y = 5 + 0.1 * (years - 2010) + np.where(years >= 2010, 1.0, 0.0) + np.random.default_rng(0).normal(0, .1, 20)
+    y = 5 + 0.1 * (years - 2010) + np.where(years >= 2010, 1.0, 0.0) + np.random.default_rng(0).normal(0, 0.1, 20)
     res = SegmentedRegression(y, time=years, design=ITSDesign(interruption=2010)).fit(cov_type="model")
     with pytest.raises(ValueError, match="integer time"):
         event_time_effects({("340000", 9): res})
@@ -220,15 +228,21 @@ def test_pooled_points_are_random_effects_meta_analyses_on_the_log_scale(fitted)
         log_se = (np.log1p(rel["ci_high"]) - np.log1p(rel["ci_low"])) / (2 * stats.t.ppf(0.975, rel["df"]))
         ref = pool(np.log1p(rel["estimate"]), log_se, method="reml", hksj=True)
         row = pooled.loc[(number, "effect_relative", k)]
-        np.testing.assert_allclose([row["estimate"], row["ci_low"], row["ci_high"]],
-                                   np.expm1([ref.estimate, ref.ci_low, ref.ci_high]), rtol=1e-7)
+        np.testing.assert_allclose(
+            [row["estimate"], row["ci_low"], row["ci_high"]],
+            np.expm1([ref.estimate, ref.ci_low, ref.ci_high]),
+            rtol=1e-7,
+        )
         assert row["df"] == len(rel) - 1 and np.isnan(row["se"])
         ab = at_k[at_k["measure"] == "effect_absolute"]
         # absolute effects of proportions and rates are averaged unweighted (means: weighted)
         weights = "inverse-variance" if number == 9 else "equal"
         ref = pool(ab["estimate"], ab["se"], method="reml", hksj=True, weights=weights)
-        np.testing.assert_allclose(pooled.loc[(number, "effect_absolute", k), ["estimate", "se", "p_value"]],
-                                   [ref.estimate, ref.se, ref.p_value], rtol=1e-10)
+        np.testing.assert_allclose(
+            pooled.loc[(number, "effect_absolute", k), ["estimate", "se", "p_value"]],
+            [ref.estimate, ref.se, ref.p_value],
+            rtol=1e-10,
+        )
         assert pooled.loc[(number, "effect_absolute", k), "weights"] == weights
 
 
@@ -293,11 +307,13 @@ def test_the_national_curve_tracks_the_true_event_time_effects(fitted):
 def test_each_series_curve_lines_up_with_its_true_event_times(fitted):
     data, _, table = fitted
     truth = true_event_time_effects(data)
-    merged = table.merge(truth, on=["province", "indicator", "event_time"], suffixes=("", "_true"),
-                         validate="many_to_one")
+    merged = table.merge(
+        truth, on=["province", "indicator", "event_time"], suffixes=("", "_true"), validate="many_to_one"
+    )
     assert len(merged) == len(table) and (merged["month"] == merged["month_true"]).all()
-    merged["true_value"] = np.where(merged["measure"] == "effect_relative", np.expm1(merged["log_ratio"]),
-                                    merged["absolute"])
+    merged["true_value"] = np.where(
+        merged["measure"] == "effect_relative", np.expm1(merged["log_ratio"]), merged["absolute"]
+    )
     post = merged[merged["phase"] == "post"]
     covered = (post["ci_low"] <= post["true_value"]) & (post["true_value"] <= post["ci_high"])
     assert covered.mean() >= 0.85, covered.mean()
@@ -323,10 +339,24 @@ def test_coverage_of_the_true_curve_across_seeds():
 
 def _meta_table(y, se, cohorts, *, measure="effect_absolute", event_time=6) -> pd.DataFrame:
     n = len(y)
-    return pd.DataFrame({
-        "province": [f"p{i:02d}" for i in range(n)], "indicator": 9, "start_month": cohorts,
-        "event_time": event_time, "month": "", "phase": "post", "measure": measure, "estimate": y, "se": se,
-        "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "df": np.inf, "scale": "minutes"})
+    return pd.DataFrame(
+        {
+            "province": [f"p{i:02d}" for i in range(n)],
+            "indicator": 9,
+            "start_month": cohorts,
+            "event_time": event_time,
+            "month": "",
+            "phase": "post",
+            "measure": measure,
+            "estimate": y,
+            "se": se,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "p_value": np.nan,
+            "df": np.inf,
+            "scale": "minutes",
+        }
+    )
 
 
 def _random_meta(rng, *, cohorts=("2023-06", "2023-07", "2023-08", "2023-09"), per=3, shift=0.0, tau=0.2):
@@ -372,8 +402,12 @@ def test_residual_tau2_maximises_the_restricted_likelihood():
     for shift, tau in [(0.2, 0.3), (0.0, 0.15), (0.5, 0.0)]:
         y, se, labels = _random_meta(rng, shift=shift, tau=tau, per=4)
         out = cohort_heterogeneity(_meta_table(y, se, labels), event_time=6)
-        brute = optimize.minimize_scalar(lambda t: -_reml_by_matrices(y, se**2, labels, t), bounds=(0, 5),
-                                         method="bounded", options={"xatol": 1e-10})
+        brute = optimize.minimize_scalar(
+            lambda t, y=y, se=se, labels=labels: -_reml_by_matrices(y, se**2, labels, t),
+            bounds=(0, 5),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
         best = brute.x if -brute.fun > _reml_by_matrices(y, se**2, labels, 0.0) else 0.0
         np.testing.assert_allclose(out.tests["tau2"].iat[0], best, atol=1e-6)
 
@@ -384,8 +418,12 @@ def test_one_cohort_is_the_random_effects_model_of_pool():
     # pool() stops Fisher scoring at a step of 1e-5 as metafor does; tau^2 here is the exact root
     ref = pool(y, se, method="reml", hksj=True)
     row = out.cohorts.iloc[0]
-    np.testing.assert_allclose([row["estimate"], row["se"], row["ci_low"], row["ci_high"], out.tests["tau2"].iat[0]],
-                               [ref.estimate, ref.se, ref.ci_low, ref.ci_high, ref.tau2], rtol=0, atol=5e-5)
+    np.testing.assert_allclose(
+        [row["estimate"], row["se"], row["ci_low"], row["ci_high"], out.tests["tau2"].iat[0]],
+        [ref.estimate, ref.se, ref.ci_low, ref.ci_high, ref.tau2],
+        rtol=0,
+        atol=5e-5,
+    )
     assert np.isnan(out.tests["p_value"].iat[0])  # nothing to compare
 
 
@@ -436,8 +474,11 @@ def test_cohorts_of_the_synthetic_panel(fitted):
     assert (out.tests["k_provinces"] == len(PROVINCES)).all()
     sizes = out.cohorts.groupby(["indicator", "measure", "event_time"])["k_provinces"].sum()
     assert (sizes == len(PROVINCES)).all()
-    counts = out.cohorts[(out.cohorts["indicator"] == 9) & (out.cohorts["event_time"] == 6)
-                         & (out.cohorts["measure"] == "effect_absolute")].set_index("cohort")["k_provinces"]
+    counts = out.cohorts[
+        (out.cohorts["indicator"] == 9)
+        & (out.cohorts["event_time"] == 6)
+        & (out.cohorts["measure"] == "effect_absolute")
+    ].set_index("cohort")["k_provinces"]
     assert counts.to_dict() == starts.value_counts().to_dict()
     # a grouping of one's own (early vs late starters)
     early = {p: "early" if s <= "2023-07" else "late" for p, s in zip(data.plan_dates["province"], starts)}

@@ -72,8 +72,7 @@ def bcg() -> pd.DataFrame:
     tpos, tneg, cpos, cneg = BCG.T
     yi = np.log((tpos / (tpos + tneg)) / (cpos / (cpos + cneg)))
     vi = 1 / tpos - 1 / (tpos + tneg) + 1 / cpos - 1 / (cpos + cneg)
-    return pd.DataFrame({"yi": yi, "vi": vi, "sei": np.sqrt(vi), "ablat": ABLAT, "year": YEAR,
-                         "alloc": ALLOC})
+    return pd.DataFrame({"yi": yi, "vi": vi, "sei": np.sqrt(vi), "ablat": ABLAT, "year": YEAR, "alloc": ALLOC})
 
 
 def _fit(frame, moderators, **options):
@@ -110,9 +109,11 @@ def test_ablat_z_test_matches_metafor(bcg):
     assert res.qm_p_value < 1e-4
     table = res.coefficients().set_index("term")
     assert table.loc["intercept", ["se", "statistic", "p_value", "ci_low", "ci_high"]].to_numpy(
-        dtype=float) == pytest.approx((0.2491, 1.0095, 0.3127, -0.2368, 0.7397), abs=PUBLISHED)
-    assert table.loc["ablat", ["se", "statistic", "ci_low", "ci_high"]].to_numpy(
-        dtype=float) == pytest.approx((0.0072, -4.0444, -0.0432, -0.0150), abs=PUBLISHED)
+        dtype=float
+    ) == pytest.approx((0.2491, 1.0095, 0.3127, -0.2368, 0.7397), abs=PUBLISHED)
+    assert table.loc["ablat", ["se", "statistic", "ci_low", "ci_high"]].to_numpy(dtype=float) == pytest.approx(
+        (0.0072, -4.0444, -0.0432, -0.0150), abs=PUBLISHED
+    )
     assert np.isinf(table["df"]).all()
 
 
@@ -134,7 +135,8 @@ def test_ablat_and_year_match_metafor(bcg):
     assert table.loc[["ablat", "year"], "statistic"].to_numpy() == pytest.approx([-2.7371, 0.1299], abs=PUBLISHED)
     assert table.loc[["ablat", "year"], "p_value"].to_numpy() == pytest.approx([0.0062, 0.8966], abs=PUBLISHED)
     assert table.loc["intercept", ["ci_low", "ci_high"]].to_numpy(dtype=float) == pytest.approx(
-        [-60.5724, 53.4814], abs=PUBLISHED)
+        [-60.5724, 53.4814], abs=PUBLISHED
+    )
 
 
 def test_categorical_moderator_matches_metafor_anova(bcg):
@@ -163,7 +165,8 @@ def test_reference_level_can_be_chosen(bcg):
     assert list(other.params.index) == ["intercept", "alloc[alternate]", "alloc[systematic]"]
     # same model, different parametrisation: intercepts are the two reference groups' means
     assert other.params["intercept"] == pytest.approx(
-        default.params["intercept"] + default.params["alloc[random]"], abs=1e-10)
+        default.params["intercept"] + default.params["alloc[random]"], abs=1e-10
+    )
     assert other.tau2 == pytest.approx(default.tau2, abs=1e-10)
     assert other.qm == pytest.approx(default.qm, rel=1e-8)
 
@@ -283,8 +286,11 @@ def test_knapp_hartung_coverage_in_simulation():
     v = rng.uniform(0.01, 0.2, k)
     for _ in range(reps):
         y = 0.1 + 0.5 * x + rng.normal(0, 0.3, k) + rng.normal(0, np.sqrt(v))
-        row = meta_regression(pd.DataFrame({"y": y, "s": np.sqrt(v), "x": x}), estimate="y", se="s",
-                              moderators=["x"]).coefficients().iloc[1]
+        row = (
+            meta_regression(pd.DataFrame({"y": y, "s": np.sqrt(v), "x": x}), estimate="y", se="s", moderators=["x"])
+            .coefficients()
+            .iloc[1]
+        )
         covered += row["ci_low"] <= 0.5 <= row["ci_high"]
     # 95% nominal; binomial SE over 400 replicates is about 1.1 points
     assert 0.92 <= covered / reps <= 0.98

@@ -21,8 +21,23 @@ from statsmodels.stats.multitest import multipletests
 
 from analysis.synthesis.multiplicity import adjust_pvalues, benjamini_hochberg, holm
 
-BH1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719,
-          0.6528, 0.7590, 1.0000]
+BH1995 = [
+    0.0001,
+    0.0004,
+    0.0019,
+    0.0095,
+    0.0201,
+    0.0278,
+    0.0298,
+    0.0344,
+    0.0459,
+    0.3240,
+    0.4262,
+    0.5719,
+    0.6528,
+    0.7590,
+    1.0000,
+]
 
 
 def test_published_example_of_benjamini_and_hochberg():
@@ -96,17 +111,23 @@ def _effects():
     for province in ("110000", "340000"):
         for indicator, p in zip((11, 12, 31, 33), (0.001, 0.02, 0.04, 0.03)):
             for measure, factor in (("level_change", 1.0), ("effect_end_relative", 2.0)):
-                rows.append({"province": province, "indicator": indicator, "measure": measure,
-                             "p_value": min(1.0, p * factor * (1.5 if province == "340000" else 1.0))})
+                rows.append(
+                    {
+                        "province": province,
+                        "indicator": indicator,
+                        "measure": measure,
+                        "p_value": min(1.0, p * factor * (1.5 if province == "340000" else 1.0)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_table_families_are_measures_for_bh_and_province_measures_for_holm():
     effects = _effects()
     out = adjust_pvalues(effects, primary=(11, 12, 31))
-    for measure, group in out.groupby("measure"):
+    for _measure, group in out.groupby("measure"):
         np.testing.assert_allclose(group["p_bh"], multipletests(group["p_value"], method="fdr_bh")[1])
-    for (province, measure), group in out.groupby(["province", "measure"]):
+    for _key, group in out.groupby(["province", "measure"]):
         primary = group[group["indicator"] != 33]
         np.testing.assert_allclose(primary["p_holm"], multipletests(primary["p_value"], method="holm")[1])
         assert group.loc[group["indicator"] == 33, "p_holm"].isna().all()

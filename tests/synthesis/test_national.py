@@ -26,13 +26,28 @@ def _provinces(rng: np.random.Generator, *, k: int = 32, family: str = "poisson"
     rows = []
     for i in range(k):
         common = {"province": f"p{i}", "indicator": 26, "family": family, "df": 30.0, "p_value": 0.5}
-        rows.append({**common, "measure": "effect_end_absolute", "estimate": absolute[i], "se": se_abs[i],
-                     "ci_low": absolute[i] - crit * se_abs[i], "ci_high": absolute[i] + crit * se_abs[i],
-                     "scale": "per 100"})
-        rows.append({**common, "measure": "effect_end_relative", "estimate": relative[i],
-                     "se": (1 + relative[i]) * se_log,
-                     "ci_low": np.expm1(log_ratio[i] - crit * se_log), "ci_high": np.expm1(log_ratio[i] + crit * se_log),
-                     "scale": "ratio - 1"})
+        rows.append(
+            {
+                **common,
+                "measure": "effect_end_absolute",
+                "estimate": absolute[i],
+                "se": se_abs[i],
+                "ci_low": absolute[i] - crit * se_abs[i],
+                "ci_high": absolute[i] + crit * se_abs[i],
+                "scale": "per 100",
+            }
+        )
+        rows.append(
+            {
+                **common,
+                "measure": "effect_end_relative",
+                "estimate": relative[i],
+                "se": (1 + relative[i]) * se_log,
+                "ci_low": np.expm1(log_ratio[i] - crit * se_log),
+                "ci_high": np.expm1(log_ratio[i] + crit * se_log),
+                "scale": "ratio - 1",
+            }
+        )
     return pd.DataFrame(rows), float(np.exp(0.125) * 0.10)
 
 
@@ -44,7 +59,8 @@ def test_default_pools_absolute_effects_of_counts_with_equal_weights():
     reference = pool(rows["estimate"], rows["se"], hksj=True, hksj_floor=True, weights="equal")
     assert absolute["estimate"] == pytest.approx(rows["estimate"].mean(), rel=1e-12)
     assert (absolute["ci_low"], absolute["ci_high"], absolute["p_value"]) == pytest.approx(
-        (reference.ci_low, reference.ci_high, reference.p_value), rel=1e-12)
+        (reference.ci_low, reference.ci_high, reference.p_value), rel=1e-12
+    )
     assert absolute["pooled_as"] == "random effects, equal weights" and absolute["weights"] == "equal"
     # the relative effect is pooled with inverse-variance weights whatever the option
     weighted = national_effects(effects, absolute_counts="inverse-variance").set_index("measure")
@@ -119,9 +135,17 @@ def test_total_of_two_provinces_uses_welch_degrees_of_freedom():
     rng = np.random.default_rng(5)
     a, b = rng.normal(3.0, 2.0, 8), rng.normal(1.0, 5.0, 14)
     se_a, se_b = a.std(ddof=1) / np.sqrt(a.size), b.std(ddof=1) / np.sqrt(b.size)
-    effects = pd.DataFrame({"province": ["a", "b"], "indicator": 31, "measure": "effect_cumulative",
-                            "estimate": [a.mean(), -b.mean()], "se": [se_a, se_b],
-                            "df": [a.size - 1.0, b.size - 1.0], "scale": "count"})
+    effects = pd.DataFrame(
+        {
+            "province": ["a", "b"],
+            "indicator": 31,
+            "measure": "effect_cumulative",
+            "estimate": [a.mean(), -b.mean()],
+            "se": [se_a, se_b],
+            "df": [a.size - 1.0, b.size - 1.0],
+            "scale": "count",
+        }
+    )
     row = national_totals(effects, level=0.9).iloc[0]
     welch = stats.ttest_ind(a, b, equal_var=False)
     ci = welch.confidence_interval(confidence_level=0.9)
@@ -134,12 +158,22 @@ def test_total_of_two_provinces_uses_welch_degrees_of_freedom():
 
 def test_national_effects_add_up_cumulative_effects_and_skip_missing_ones():
     effects, _ = _provinces(np.random.default_rng(6), k=5)
-    cumulative = pd.DataFrame({"province": [f"p{i}" for i in range(5)], "indicator": 26, "family": "poisson",
-                               "measure": "effect_cumulative", "estimate": [-10.0, -20.0, np.nan, -5.0, 0.0],
-                               "se": [5.0, 8.0, np.nan, 4.0, 3.0], "df": np.inf, "scale": "count"})
+    cumulative = pd.DataFrame(
+        {
+            "province": [f"p{i}" for i in range(5)],
+            "indicator": 26,
+            "family": "poisson",
+            "measure": "effect_cumulative",
+            "estimate": [-10.0, -20.0, np.nan, -5.0, 0.0],
+            "se": [5.0, 8.0, np.nan, 4.0, 3.0],
+            "df": np.inf,
+            "scale": "count",
+        }
+    )
     z = stats.norm.ppf(0.975)
-    cumulative = cumulative.assign(ci_low=cumulative["estimate"] - z * cumulative["se"],
-                                   ci_high=cumulative["estimate"] + z * cumulative["se"])
+    cumulative = cumulative.assign(
+        ci_low=cumulative["estimate"] - z * cumulative["se"], ci_high=cumulative["estimate"] + z * cumulative["se"]
+    )
     national = national_effects(pd.concat([effects, cumulative], ignore_index=True)).set_index("measure")
     row = national.loc["effect_cumulative"]
     assert row["estimate"] == -35.0 and row["se"] == pytest.approx(np.sqrt(25 + 64 + 16 + 9))
@@ -161,12 +195,16 @@ def test_total_covers_the_sum_of_the_provinces_true_effects():
     theta = rng.normal(-50, 30, k)
     sd = rng.uniform(20, 200, k)
     samples = [rng.normal(theta[i], sd[i], (reps, n[i])) for i in range(k)]
-    frame = pd.DataFrame({"province": np.tile(np.arange(k).astype(str), reps),
-                          "indicator": np.repeat(np.arange(reps), k),  # one replicate per "indicator"
-                          "measure": "effect_cumulative",
-                          "estimate": np.column_stack([x.mean(axis=1) for x in samples]).ravel(),
-                          "se": np.column_stack([x.std(axis=1, ddof=1) / np.sqrt(x.shape[1]) for x in samples]).ravel(),
-                          "df": np.tile(n - 1.0, reps)})
+    frame = pd.DataFrame(
+        {
+            "province": np.tile(np.arange(k).astype(str), reps),
+            "indicator": np.repeat(np.arange(reps), k),  # one replicate per "indicator"
+            "measure": "effect_cumulative",
+            "estimate": np.column_stack([x.mean(axis=1) for x in samples]).ravel(),
+            "se": np.column_stack([x.std(axis=1, ddof=1) / np.sqrt(x.shape[1]) for x in samples]).ravel(),
+            "df": np.tile(n - 1.0, reps),
+        }
+    )
     totals = national_totals(frame)
     assert len(totals) == reps
     covered = (totals["ci_low"] <= theta.sum()) & (theta.sum() <= totals["ci_high"])

@@ -29,9 +29,9 @@ import statsmodels.api as sm
 
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import national_effects
 from analysis.evaluation.settings import EvaluationSettings
 from analysis.synthesis import panel_model
+from analysis.synthesis.national import national_effects
 from analysis.synthesis.panel_model import (
     COMPARISON_COLUMNS,
     EFFECT_COLUMNS,
@@ -68,9 +68,18 @@ def simulate(seed: int, *, provinces: int = 32, phi: float = 0.5, noise_sd: floa
         for t in range(len(months)):
             noise[t] = innovations[t] + (phi * noise[t - 1] if t else 0.0)
         value = a + b * since + post * (level + slope * since) + season + noise
-        frames.append(pd.DataFrame({"province": code, "indicator": MEAN_INDICATOR,
-                                    "month": months.strftime("%Y-%m"), "numerator": pd.NA,
-                                    "denominator": pd.NA, "value": value}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "province": code,
+                    "indicator": MEAN_INDICATOR,
+                    "month": months.strftime("%Y-%m"),
+                    "numerator": pd.NA,
+                    "denominator": pd.NA,
+                    "value": value,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True), starts
 
 
@@ -119,8 +128,13 @@ def test_cluster_intervals_cover_at_about_the_nominal_rate():
     started = time.perf_counter()
     for seed in range(reps):
         panel, starts = simulate(100 + seed, provinces=24)
-        table = fit_panel_model(panel, indicator=MEAN_INDICATOR, starts=starts,
-                                random_terms=("const", "time", "level_change")).effects().set_index("measure")
+        table = (
+            fit_panel_model(
+                panel, indicator=MEAN_INDICATOR, starts=starts, random_terms=("const", "time", "level_change")
+            )
+            .effects()
+            .set_index("measure")
+        )
         for name, truth in TRUTH.items():
             hits[name] += table.loc[name, "ci_low"] <= truth <= table.loc[name, "ci_high"]
     # 95% nominal; with 60 replicates the binomial SE is about 2.8 points
@@ -219,8 +233,7 @@ def test_effect_table_columns_and_speed():
 
 def test_frame_version_reports_failures():
     data = generate(3, provinces=["110000", "120000", "130000", "140000"], indicators=[33, 34])
-    out = panel_model_frame(data.panel, starts=_starts(data), indicators=[33, 34, 12],
-                            random_terms=("const",))
+    out = panel_model_frame(data.panel, starts=_starts(data), indicators=[33, 34, 12], random_terms=("const",))
     assert sorted(out.effects["indicator"].unique()) == [33, 34]
     assert out.failures["indicator"].tolist() == [12]
     assert "no rows" in out.failures["message"].iat[0]
@@ -228,8 +241,12 @@ def test_frame_version_reports_failures():
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"re_cov": "full"}, "re_cov"), ({"cov_type": "hc3"}, "cov_type"), ({"random_terms": ("nope",)}, "not design"),
-     ({"level": 95}, "level")],
+    [
+        ({"re_cov": "full"}, "re_cov"),
+        ({"cov_type": "hc3"}, "cov_type"),
+        ({"random_terms": ("nope",)}, "not design"),
+        ({"level": 95}, "level"),
+    ],
 )
 def test_bad_options_are_rejected(options, message):
     panel, starts = simulate(5, provinces=3)

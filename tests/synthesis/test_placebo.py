@@ -35,8 +35,9 @@ def test_placebo_fits_use_only_months_before_the_real_start(response_time):
 def test_a_real_change_before_the_start_is_detected(response_time):
     series, start = response_time
     months = pd.PeriodIndex(series["month"], freq="M")
-    stepped = series.assign(value=np.where((months >= start - 12) & (months < start), series["value"] - 4.0,
-                                           series["value"]))
+    stepped = series.assign(
+        value=np.where((months >= start - 12) & (months < start), series["value"] - 4.0, series["value"])
+    )
     out = placebo_series(stepped, start=start, offsets=(12,)).set_index("measure")
     assert out.loc["level_change", "p_value"] < 0.05
     assert out.loc["level_change", "ci_low"] <= -4.0 <= out.loc["level_change", "ci_high"]
@@ -53,8 +54,9 @@ def test_panel_records_failures_and_goes_on():
 
 def test_rejection_rate_interval_is_clopper_pearson():
     rng = np.random.default_rng(1)
-    placebo = pd.DataFrame({"measure": "level_change", "offset": np.repeat([12, 24], 150),
-                            "p_value": rng.uniform(size=300) ** 1.5})
+    placebo = pd.DataFrame(
+        {"measure": "level_change", "offset": np.repeat([12, 24], 150), "p_value": rng.uniform(size=300) ** 1.5}
+    )
     out = rejection_rates(placebo)
     for row in out.itertuples():
         k, n = int(row.rejected), int(row.n)
@@ -64,8 +66,14 @@ def test_rejection_rate_interval_is_clopper_pearson():
 
 
 def test_series_flags_count_rejections():
-    placebo = pd.DataFrame({"province": "1", "indicator": [9, 9, 10, 10], "measure": "effect_end_relative",
-                            "p_value": [0.2, 0.001, 0.3, np.nan]})
+    placebo = pd.DataFrame(
+        {
+            "province": "1",
+            "indicator": [9, 9, 10, 10],
+            "measure": "effect_end_relative",
+            "p_value": [0.2, 0.001, 0.3, np.nan],
+        }
+    )
     out = series_flags(placebo)
     assert out[["n_placebos", "n_rejected", "flagged"]].values.tolist() == [[2, 1, True], [1, 0, False]]
 

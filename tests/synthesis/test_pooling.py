@@ -137,9 +137,7 @@ def test_dl_matches_metafor_and_metan(bcg):
     assert res.statistic == pytest.approx(-3.9952, abs=PUBLISHED)
     assert res.tau2 == pytest.approx(0.3088, abs=PUBLISHED)
     assert res.i2 == pytest.approx(92.1173, abs=PUBLISHED)
-    assert np.exp([res.estimate, res.ci_low, res.ci_high]) == pytest.approx(
-        [0.4896, 0.3449, 0.6950], abs=PUBLISHED
-    )
+    assert np.exp([res.estimate, res.ci_low, res.ci_high]) == pytest.approx([0.4896, 0.3449, 0.6950], abs=PUBLISHED)
 
 
 def test_fixed_effect_matches_metafor_and_metan(bcg):
@@ -151,9 +149,7 @@ def test_fixed_effect_matches_metafor_and_metan(bcg):
     assert res.ci_high == pytest.approx(-0.3509, abs=PUBLISHED)
     assert res.statistic == pytest.approx(-10.6247, abs=PUBLISHED)
     assert res.q == pytest.approx(152.2330, abs=PUBLISHED)
-    assert np.exp([res.estimate, res.ci_low, res.ci_high]) == pytest.approx(
-        [0.6503, 0.6007, 0.7040], abs=PUBLISHED
-    )
+    assert np.exp([res.estimate, res.ci_low, res.ci_high]) == pytest.approx([0.6503, 0.6007, 0.7040], abs=PUBLISHED)
     assert res.tau2 == 0.0
     assert np.isnan(res.tau2_se)
     assert (res.pi_low, res.pi_high) == (res.ci_low, res.ci_high)
@@ -624,7 +620,8 @@ def test_equal_weights_wald_variance_and_floor_closed_form(bcg):
     z = stats.norm.ppf(0.975)
     assert (wald.ci_low, wald.ci_high) == pytest.approx((yi.mean() - z * wald.se, yi.mean() + z * wald.se))
     assert (wald.pi_low, wald.pi_high) == pytest.approx(
-        (yi.mean() - z * np.sqrt(model_var + wald.tau2), yi.mean() + z * np.sqrt(model_var + wald.tau2)))
+        (yi.mean() - z * np.sqrt(model_var + wald.tau2), yi.mean() + z * np.sqrt(model_var + wald.tau2))
+    )
     empirical_var = yi.var(ddof=1) / k
     rng = np.random.default_rng(5)
     homogeneous = 0.2 + rng.normal(0, 0.02, 12)  # empirical variance far below the model's
@@ -663,8 +660,9 @@ def test_equal_weights_are_unbiased_when_effects_grow_with_their_standard_errors
 
 
 def test_pool_frame_with_equal_weights_equals_separate_pool_calls(long_frame):
-    out = pool_frame(long_frame, estimate="value", se="std_error", by=["indicator", "effect"], hksj=True,
-                     weights="equal").set_index(["indicator", "effect"])
+    out = pool_frame(
+        long_frame, estimate="value", se="std_error", by=["indicator", "effect"], hksj=True, weights="equal"
+    ).set_index(["indicator", "effect"])
     for (indicator, effect), rows in long_frame.groupby(["indicator", "effect"]):
         one = pool(rows["value"], rows["std_error"], hksj=True, weights="equal")
         got = out.loc[(indicator, effect)]

@@ -39,8 +39,9 @@ def test_normal_mde_is_the_textbook_formula():
     se = np.array([0.01, 0.1, 2.0])
     expected = (stats.norm.isf(0.025) + stats.norm.ppf(0.8)) * se
     np.testing.assert_allclose(mde_from_se(se), expected, rtol=1e-9)
-    np.testing.assert_allclose(mde_from_se(se, alpha=0.01, power=0.9),
-                               (stats.norm.isf(0.005) + stats.norm.ppf(0.9)) * se, rtol=1e-9)
+    np.testing.assert_allclose(
+        mde_from_se(se, alpha=0.01, power=0.9), (stats.norm.isf(0.005) + stats.norm.ppf(0.9)) * se, rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("df", [3.0, 9.5, 31.0, 200.0])
@@ -76,9 +77,18 @@ def _rows(log_ratio, se, df, *, df_column=60.0, measure="effect_end_relative"):
     else:
         est, low, high = log_ratio, log_ratio - crit * se, log_ratio + crit * se
     se_table = (1 + est) * se if measure == "effect_end_relative" else se  # as the pipeline reports it
-    return pd.DataFrame({"measure": measure, "scale": "ratio - 1" if measure == "effect_end_relative" else "logit",
-                         "estimate": est, "se": se_table, "ci_low": low, "ci_high": high, "p_value": p,
-                         "df": df_column})
+    return pd.DataFrame(
+        {
+            "measure": measure,
+            "scale": "ratio - 1" if measure == "effect_end_relative" else "logit",
+            "estimate": est,
+            "se": se_table,
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": p,
+            "df": df_column,
+        }
+    )
 
 
 def test_test_scale_inputs_recover_se_and_satterthwaite_df():
@@ -108,7 +118,8 @@ def test_fit_default_model_is_the_pipelines_model():
         _, relative = res.effect_at(settings.evaluation_month)
         row = next(r for r in rows if r["measure"] == "effect_end_relative")
         assert (row["estimate"], row["ci_low"], row["p_value"]) == pytest.approx(
-            (relative.estimate, relative.ci_low, relative.p_value), rel=1e-12)
+            (relative.estimate, relative.ci_low, relative.p_value), rel=1e-12
+        )
         assert diagnostics["phi"] == res.cov_details["phi"]
 
 
@@ -219,8 +230,9 @@ def test_analytic_and_simulated_mde_against_refits_of_the_default_model(indicato
         warnings.simplefilter("ignore")
         search = simulate_mde(series, start=start, n_sim=150, seed=indicator)
         analytic, simulated = search["analytic_mde"].iat[0], search["simulated_mde"].iat[0]
-        check = simulate_series_power(series, start=start, effects=[0.0, analytic, simulated], n_sim=200,
-                                      seed=1000 + indicator)
+        check = simulate_series_power(
+            series, start=start, effects=[0.0, analytic, simulated], n_sim=200, seed=1000 + indicator
+        )
     null, at_analytic, at_simulated = check.iloc[0], check.iloc[1], check.iloc[2]
     assert at_analytic["analytic_power"] == pytest.approx(0.8, abs=0.01)
     assert null["rejection_rate"] <= 0.10, check
@@ -241,7 +253,8 @@ def test_analytic_national_mde_against_refits_of_every_province():
     row = mde_table(effects).query("scope == 'national'").iloc[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = simulate_national_power(data.panel, indicator=12, starts=starts, effect=row["mde_improvement"],
-                                      tau2=row["tau2"], n_sim=60, seed=5)
+        out = simulate_national_power(
+            data.panel, indicator=12, starts=starts, effect=row["mde_improvement"], tau2=row["tau2"], n_sim=60, seed=5
+        )
     assert out["k"] == 32 and out["n_failed"] <= 20
     assert out["power"] == pytest.approx(0.8, abs=0.14), out

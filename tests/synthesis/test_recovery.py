@@ -28,10 +28,27 @@ def test_default_model_recovers_the_synthetic_truth():
 
 
 def test_recovery_table_flags_coverage():
-    effects = pd.DataFrame({"province": ["1", "1"], "indicator": [9, 9], "measure": ["level_change", "slope_change"],
-                            "estimate": [1.0, 0.1], "ci_low": [0.5, 0.2], "ci_high": [1.5, 0.3], "p_value": [0.01, 0.2]})
-    truth = pd.DataFrame({"province": ["1"], "indicator": [9], "zero_effect": [False], "confounded": [False],
-                          "level_change": [1.2], "slope_change": [0.1]})
+    effects = pd.DataFrame(
+        {
+            "province": ["1", "1"],
+            "indicator": [9, 9],
+            "measure": ["level_change", "slope_change"],
+            "estimate": [1.0, 0.1],
+            "ci_low": [0.5, 0.2],
+            "ci_high": [1.5, 0.3],
+            "p_value": [0.01, 0.2],
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "province": ["1"],
+            "indicator": [9],
+            "zero_effect": [False],
+            "confounded": [False],
+            "level_change": [1.2],
+            "slope_change": [0.1],
+        }
+    )
     table = recovery_table(effects, truth)
     assert table["covered"].tolist() == [True, False]
     assert table["significant"].tolist() == [True, False]

@@ -9,10 +9,10 @@ import pytest
 
 from analysis.data.synthetic import generate
 from analysis.evaluation.fit_panel import fit_panel
-from analysis.synthesis.national import national_effects, pooling_inputs
-from analysis.evaluation.settings import EvaluationSettings
-from analysis.synthesis.pooling import pool
 from analysis.evaluation.model import fit_default_model
+from analysis.evaluation.settings import EvaluationSettings
+from analysis.synthesis.national import national_effects, pooling_inputs
+from analysis.synthesis.pooling import pool
 from analysis.synthesis.sensitivity import (
     DEFAULT_VARIANTS,
     VARIANTS,
@@ -56,9 +56,10 @@ def test_default_variant_is_the_pipelines_national_estimate(small, result):
     for col in ("estimate", "ci_low", "ci_high", "p_value"):
         np.testing.assert_allclose(default[col], national[col], rtol=1e-10)
     reused = sensitivity_analysis(data.panel, starts=starts, variants=["default"], baseline_effects=effects)
-    pd.testing.assert_frame_equal(reused.variants.drop(columns="fit_seconds"),
-                                  result.variants[result.variants["variant"] == "default"]
-                                  .reset_index(drop=True).drop(columns="fit_seconds"))
+    pd.testing.assert_frame_equal(
+        reused.variants.drop(columns="fit_seconds"),
+        result.variants[result.variants["variant"] == "default"].reset_index(drop=True).drop(columns="fit_seconds"),
+    )
     assert (reused.variants["fit_seconds"] == 0).all()
 
 
@@ -130,20 +131,28 @@ def test_leave_one_out_equals_pooling_the_other_provinces(small):
 
 
 def test_summary_says_whether_the_conclusion_holds():
-    variants = pd.DataFrame({
-        "indicator": [11, 11, 11, 32, 32],
-        "measure": "effect_end_relative",
-        "variant": ["default", "washin_0", "newey_west", "default", "washin_0"],
-        "estimate": [0.05, 0.04, 0.05, -0.1, -0.12],
-        "ci_low": [0.01, 0.01, -0.01, -0.15, -0.2],
-        "ci_high": [0.09, 0.07, 0.11, -0.05, -0.04],
-        "p_value": [0.01, 0.02, 0.1, 0.001, 0.004],
-        "direction": ["up", "up", "up", "down", "down"],
-        "verdict": ["improvement", "improvement", "inconclusive", "improvement", "improvement"],
-    })
-    loo = pd.DataFrame({"indicator": [11, 11, 32, 32], "measure": "effect_end_relative",
-                        "left_out": ["110000", "340000", "110000", "340000"], "estimate": [0.05, 0.06, -0.11, -0.02],
-                        "verdict": ["improvement", "improvement", "improvement", "inconclusive"]})
+    variants = pd.DataFrame(
+        {
+            "indicator": [11, 11, 11, 32, 32],
+            "measure": "effect_end_relative",
+            "variant": ["default", "washin_0", "newey_west", "default", "washin_0"],
+            "estimate": [0.05, 0.04, 0.05, -0.1, -0.12],
+            "ci_low": [0.01, 0.01, -0.01, -0.15, -0.2],
+            "ci_high": [0.09, 0.07, 0.11, -0.05, -0.04],
+            "p_value": [0.01, 0.02, 0.1, 0.001, 0.004],
+            "direction": ["up", "up", "up", "down", "down"],
+            "verdict": ["improvement", "improvement", "inconclusive", "improvement", "improvement"],
+        }
+    )
+    loo = pd.DataFrame(
+        {
+            "indicator": [11, 11, 32, 32],
+            "measure": "effect_end_relative",
+            "left_out": ["110000", "340000", "110000", "340000"],
+            "estimate": [0.05, 0.06, -0.11, -0.02],
+            "verdict": ["improvement", "improvement", "improvement", "inconclusive"],
+        }
+    )
     out = sensitivity_summary(variants, loo).set_index("indicator")
     assert out.loc[11, "variants_disagreeing"] == "newey_west" and out.loc[11, "loo_disagreeing"] == ""
     assert out.loc[32, "variants_disagreeing"] == "" and out.loc[32, "loo_disagreeing"] == "340000"

@@ -39,24 +39,48 @@ def test_registry_holds_anhuis_targets():
 
 
 def test_every_problem_in_a_targets_file_is_reported(tmp_path):
-    bad = pd.DataFrame([
-        {"province": "Atlantis", "indicator": 11, "comparison": ">=", "target": 80, "unit": "%"},
-        {"province": "安徽", "indicator": 32, "comparison": ">=", "target": 1.0, "unit": "‰"},
-        {"province": "Anhui", "indicator": 12, "comparison": ">=", "target": 45, "unit": "‰"},
-        {"province": "340000", "indicator": 3, "comparison": ">=", "target": 1, "unit": ""},
-        {"province": "340000", "indicator": 11, "comparison": "=>", "target": 120, "unit": "%"},
-    ]).assign(target_month=["2025-12", "2025-12", "2025-12", "2025-12", "Dec 2025x"], scope="", source="", note="")
+    bad = pd.DataFrame(
+        [
+            {"province": "Atlantis", "indicator": 11, "comparison": ">=", "target": 80, "unit": "%"},
+            {"province": "安徽", "indicator": 32, "comparison": ">=", "target": 1.0, "unit": "‰"},
+            {"province": "Anhui", "indicator": 12, "comparison": ">=", "target": 45, "unit": "‰"},
+            {"province": "340000", "indicator": 3, "comparison": ">=", "target": 1, "unit": ""},
+            {"province": "340000", "indicator": 11, "comparison": "=>", "target": 120, "unit": "%"},
+        ]
+    ).assign(target_month=["2025-12", "2025-12", "2025-12", "2025-12", "Dec 2025x"], scope="", source="", note="")
     path = tmp_path / "targets.csv"
     bad.to_csv(path, index=False)
     with pytest.raises(ValueError) as err:
         load_targets(path)
     message = str(err.value)
-    for fragment in ("row 2, column 'province'", "row 3, column 'comparison'", "should be <=",
-                     "row 4, column 'unit'", "row 5, column 'indicator'", "status item",
-                     "row 6, column 'comparison'", "row 6, column 'target'", "row 6, column 'target_month'"):
+    for fragment in (
+        "row 2, column 'province'",
+        "row 3, column 'comparison'",
+        "should be <=",
+        "row 4, column 'unit'",
+        "row 5, column 'indicator'",
+        "status item",
+        "row 6, column 'comparison'",
+        "row 6, column 'target'",
+        "row 6, column 'target_month'",
+    ):
         assert fragment in message, (fragment, message)
-    ok = pd.DataFrame([{"province": "Anhui", "indicator": 12, "comparison": ">=", "target": 45, "unit": "%",
-                        "target_month": "2025-12", "scope": "", "source": "", "note": ""}] * 2)
+    ok = pd.DataFrame(
+        [
+            {
+                "province": "Anhui",
+                "indicator": 12,
+                "comparison": ">=",
+                "target": 45,
+                "unit": "%",
+                "target_month": "2025-12",
+                "scope": "",
+                "source": "",
+                "note": "",
+            }
+        ]
+        * 2
+    )
     ok.to_csv(path, index=False)
     with pytest.raises(ValueError, match="second target"):
         load_targets(path)
@@ -66,12 +90,27 @@ def _projection(eta, se, *, link="logit", indicator=12, df=50.0, sigma2=0.0, sam
     inverse = {"logit": lambda x: 1 / (1 + np.exp(-x)), "log": np.exp}[link]
     scale = 100.0 if indicator == 12 else 1000.0
     crit = stats.t.ppf(0.975, df)
-    return pd.DataFrame({"province": ["340000"], "indicator": [indicator], "month": ["2025-12"],
-                         "unit": ["%" if indicator == 12 else "‰"], "projected": [inverse(eta) * scale],
-                         "ci_low": [inverse(eta - crit * se) * scale], "ci_high": [inverse(eta + crit * se) * scale],
-                         "pi_low": [np.nan], "pi_high": [np.nan], "link": [link], "eta": [eta], "se_link": [se],
-                         "df": [df], "sigma2": [sigma2], "sampling_var": [sampling],
-                         "last_data_month": ["2025-09"], "extrapolated": [True]})
+    return pd.DataFrame(
+        {
+            "province": ["340000"],
+            "indicator": [indicator],
+            "month": ["2025-12"],
+            "unit": ["%" if indicator == 12 else "‰"],
+            "projected": [inverse(eta) * scale],
+            "ci_low": [inverse(eta - crit * se) * scale],
+            "ci_high": [inverse(eta + crit * se) * scale],
+            "pi_low": [np.nan],
+            "pi_high": [np.nan],
+            "link": [link],
+            "eta": [eta],
+            "se_link": [se],
+            "df": [df],
+            "sigma2": [sigma2],
+            "sampling_var": [sampling],
+            "last_data_month": ["2025-09"],
+            "extrapolated": [True],
+        }
+    )
 
 
 def test_probability_is_the_t_approximation_on_the_link_scale():

@@ -46,15 +46,23 @@ def test_notebook_structure(path):
     solution = [i for i, h in headings if h.strip() == "### Solution"]
     assert len(exercise) == 1 and len(solution) == 1 and exercise[0] < solution[0]
     # A cell for the student's own attempt between the exercise and the solution, and code in the solution.
-    assert any(c.cell_type == "code" for c in cells[exercise[0]:solution[0]])
-    assert any(c.cell_type == "code" and c.source.strip() for c in cells[solution[0] + 1:])
+    assert any(c.cell_type == "code" for c in cells[exercise[0] : solution[0]])
+    assert any(c.cell_type == "code" and c.source.strip() for c in cells[solution[0] + 1 :])
 
     tree = ast.parse(_code(notebook))
-    names = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-             for alias in node.names if (node.module or "").startswith("analysis")}
+    names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if (node.module or "").startswith("analysis")
+    }
     assert REQUIRED_NAMES[path.name] <= names
-    calls = {node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-             for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    calls = {
+        node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
     # Self-contained: synthetic data generated in the notebook, nothing read from disk.
     assert "generate" in calls
     assert not calls & {"read_csv", "read_parquet", "read_excel", "open", "load_run"}
@@ -76,8 +84,7 @@ def test_notebook_runs_top_to_bottom_within_a_minute(path, tmp_path, monkeypatch
     jupytext.write(jupytext.read(path), source)
     output = tmp_path / f"{path.stem}.out.ipynb"
     start = time.perf_counter()
-    papermill.execute_notebook(str(source), str(output), kernel_name="python3", progress_bar=False,
-                               cwd=str(tmp_path))
+    papermill.execute_notebook(str(source), str(output), kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
     seconds = time.perf_counter() - start
     outputs = _outputs(nbformat.read(output, as_version=4))
     assert not [o for o in outputs if o["output_type"] == "error"]

@@ -50,13 +50,26 @@ R_TIME_AT_INTERRUPTION = 27
 
 MODELS = [
     pytest.param("all_antibiotics_appointments", "Item_all.antibiotics", True, (), id="all-antibiotics"),
-    pytest.param("APRIL20_EXCL_all_antibiotics_appointments", "Item_all.antibiotics", True, ("2020-04",),
-                 id="all-antibiotics-april-2020-excluded"),
+    pytest.param(
+        "APRIL20_EXCL_all_antibiotics_appointments",
+        "Item_all.antibiotics",
+        True,
+        ("2020-04",),
+        id="all-antibiotics-april-2020-excluded",
+    ),
     pytest.param("absolute_all_antibiotics_appointments", "Item_all.antibiotics", False, (), id="absolute-counts"),
-    pytest.param("APRIL20_EXCL_penicillins_appointments", None, True, ("2020-04",), id="penicillins",
-                 marks=pytest.mark.skip(reason="no penicillin item counts in the shared data (nor in the "
-                                               "repository's data/ITS_dataset_toJul22.csv), and the stored "
-                                               "ITS_analysis.R has no penicillin model to say which column")),
+    pytest.param(
+        "APRIL20_EXCL_penicillins_appointments",
+        None,
+        True,
+        ("2020-04",),
+        id="penicillins",
+        marks=pytest.mark.skip(
+            reason="no penicillin item counts in the shared data (nor in the "
+            "repository's data/ITS_dataset_toJul22.csv), and the stored "
+            "ITS_analysis.R has no penicillin model to say which column"
+        ),
+    ),
 ]
 
 
@@ -68,8 +81,14 @@ def abx(validation_dir) -> pd.DataFrame:
 
 
 def design(exclude=()) -> ITSDesign:
-    return ITSDesign(interruptions=("2020-03", "2021-07"), first_post_time=1, seasonality="month",
-                     spring_festival=False, shocks=(), exclude=exclude)
+    return ITSDesign(
+        interruptions=("2020-03", "2021-07"),
+        first_post_time=1,
+        seasonality="month",
+        spring_festival=False,
+        shocks=(),
+        exclude=exclude,
+    )
 
 
 def test_the_published_intervention_columns_are_the_design_with_first_post_time_1(abx):
@@ -83,8 +102,9 @@ def test_the_published_intervention_columns_are_the_design_with_first_post_time_
 def test_negbin_with_lagged_residual_reproduces_bryant_et_al(abx, validation_dir, name, outcome, offset, exclude):
     expected = pd.read_csv(validation_dir / "expected" / f"abx_{name}.csv", index_col=0)
     exposure = abx["Appointments"].to_numpy(float) if offset else np.ones(len(abx))
-    res = SegmentedRegression(abx[outcome], time=pd.PeriodIndex(abx["month"]), design=design(exclude),
-                              family="negbin", exposure=exposure).fit(cov_type="model", lagged_residual=True)
+    res = SegmentedRegression(
+        abx[outcome], time=pd.PeriodIndex(abx["month"]), design=design(exclude), family="negbin", exposure=exposure
+    ).fit(cov_type="model", lagged_residual=True)
     assert res.fit_mask.sum() == len(abx) - len(exclude) - 1  # the first month has no lag
     assert res.converged and np.isinf(res.df_resid)
     assert set(res.params.index) == {TERMS[t] for t in expected.index}
@@ -96,8 +116,9 @@ def test_negbin_with_lagged_residual_reproduces_bryant_et_al(abx, validation_dir
             gradient = np.zeros(len(res.params))
             gradient[res.params.index.get_loc("const")] = 1.0
             gradient[res.params.index.get_loc("time")] = -R_TIME_AT_INTERRUPTION
-            c = linear(r_name, float(gradient @ res.params.to_numpy()), gradient, cov, df=np.inf, level=0.95,
-                       scale="log")
+            c = linear(
+                r_name, float(gradient @ res.params.to_numpy()), gradient, cov, df=np.inf, level=0.95, scale="log"
+            )
         else:
             c = res.coefficient(TERMS[r_name])
         rows.append((np.exp(c.estimate), np.exp(c.ci_low), np.exp(c.ci_high)))
@@ -115,14 +136,37 @@ def test_command_line_reproduces_the_all_antibiotics_model(validation_dir, capsy
     from analysis.cli import main
 
     expected = pd.read_csv(validation_dir / "expected" / "abx_all_antibiotics_appointments.csv", index_col=0)
-    code = main(["fit", str(validation_dir / "abx_england_gp_processed.csv"), "--outcome", "Item_all.antibiotics",
-                 "--offset", "Appointments", "--family", "negbin", "--intervention", "27", "--intervention", "43",
-                 "--first-post-time", "1", "--seasonality", "month", "--lagged-residual", "--json"])
+    code = main(
+        [
+            "fit",
+            str(validation_dir / "abx_england_gp_processed.csv"),
+            "--outcome",
+            "Item_all.antibiotics",
+            "--offset",
+            "Appointments",
+            "--family",
+            "negbin",
+            "--intervention",
+            "27",
+            "--intervention",
+            "43",
+            "--first-post-time",
+            "1",
+            "--seasonality",
+            "month",
+            "--lagged-residual",
+            "--json",
+        ]
+    )
     assert code == 0
     terms = {t["term"]: t for t in json.loads(capsys.readouterr().out)["terms"]}
-    for ours, theirs in (("level_change", "intervention1"), ("slope_change", "time_after_inter1"),
-                         ("level_change_2", "intervention2"), ("slope_change_2", "time_after_inter2"),
-                         ("lagged_residual", "negbinom_lagres")):
+    for ours, theirs in (
+        ("level_change", "intervention1"),
+        ("slope_change", "time_after_inter1"),
+        ("level_change_2", "intervention2"),
+        ("slope_change_2", "time_after_inter2"),
+        ("lagged_residual", "negbinom_lagres"),
+    ):
         assert terms[ours]["exp_estimate"] == pytest.approx(expected.loc[theirs, "exp(Est.)"], rel=1e-6)
         assert terms[ours]["exp_ci_low"] == pytest.approx(expected.loc[theirs, "2.5%"], rel=1e-6)
         assert terms[ours]["exp_ci_high"] == pytest.approx(expected.loc[theirs, "97.5%"], rel=1e-6)

@@ -44,8 +44,9 @@ PUBLISHED_OLS_TREND = 0.210
 @pytest.fixture(scope="module")
 def causalpy_its(validation_dir):
     data = pd.read_csv(validation_dir / "causalpy_its_synthetic.csv")
-    its = ForecastITS(data["y"], time=data["date"], interruption="2017-01", seasonality="month",
-                      spring_festival=False, shocks=())
+    its = ForecastITS(
+        data["y"], time=data["date"], interruption="2017-01", seasonality="month", spring_festival=False, shocks=()
+    )
     return data, its.fit(cov_type="model")
 
 
@@ -91,12 +92,12 @@ def test_covid_excess_deaths_example(validation_dir):
     trend, month and mean temperature fitted on 2006-01 .. 2019-12. A sanity check: April 2020
     (the first wave) shows a large excess, the largest of 2020, whatever the error model."""
     data = pd.read_csv(validation_dir / "causalpy_covid_deaths_england_wales.csv")
-    common = dict(time=data["date"], interruption="2020-01", spring_festival=False, shocks=(),
-                  covariates=data[["temp"]])
+    common = dict(
+        time=data["date"], interruption="2020-01", spring_festival=False, shocks=(), covariates=data[["temp"]]
+    )
     fits = {
         "gaussian": ForecastITS(data["deaths"], **common).fit(),
-        "quasipoisson": ForecastITS(data["deaths"], family="quasipoisson", exposure=np.ones(len(data)),
-                                    **common).fit(),
+        "quasipoisson": ForecastITS(data["deaths"], family="quasipoisson", exposure=np.ones(len(data)), **common).fit(),
     }
     for name, res in fits.items():
         effect = res.effect().set_index("month")

@@ -38,7 +38,7 @@ DESIGN = ITSDesign(interruption=1989)
 def half_unit(published: str) -> float:
     """Half a unit in the last digit of a number as printed."""
     decimals = len(published.split(".")[1]) if "." in published else 0
-    return 0.5 * 10.0 ** -decimals
+    return 0.5 * 10.0**-decimals
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,13 @@ def test_single_group_coefficients_match_itsa(prop99):
     ca = prop99[prop99.state == "California"]
     res = SegmentedRegression(ca.cigsale.to_numpy(), time=ca.year.to_numpy(), design=DESIGN).fit(cov_type="model")
     b = res.params
-    for value, published in ((b["const"] - 19 * b["time"], "132.2258"), (b["time"], "-1.779474"),
-                             (b["time"] + b["slope_change"], "-3.274126"), (b["level_change"], "-20.0581"),
-                             (b["const"], "98.416")):
+    for value, published in (
+        (b["const"] - 19 * b["time"], "132.2258"),
+        (b["time"], "-1.779474"),
+        (b["time"] + b["slope_change"], "-3.274126"),
+        (b["level_change"], "-20.0581"),
+        (b["const"], "98.416"),
+    ):
         assert value == pytest.approx(float(published), abs=half_unit(published)), published
     _, relative = res.effect_at(1989)
     assert 100 * relative.estimate == pytest.approx(-20.38, abs=half_unit("20.38"))
@@ -61,13 +65,22 @@ def test_single_group_coefficients_match_itsa(prop99):
 
 def test_multiple_group_coefficients_and_newey_west_p_values_match_itsa(prop99):
     treated = (prop99.state == "California").to_numpy(float)
-    model = SegmentedRegression(prop99.cigsale.to_numpy(), time=prop99.year.to_numpy(), design=DESIGN,
-                                group=treated, series=prop99.state.to_numpy())
+    model = SegmentedRegression(
+        prop99.cigsale.to_numpy(),
+        time=prop99.year.to_numpy(),
+        design=DESIGN,
+        group=treated,
+        series=prop99.state.to_numpy(),
+    )
     ols = model.fit(cov_type="model")
     b = ols.params
-    controls = {"135.4995": b["const"] - 19 * b["time"], "-.5477701": b["time"],
-                "-1.051279": b["time"] + b["slope_change"], "-17.25168": b["level_change"],
-                "-2.806417": b["group_level_change"]}
+    controls = {
+        "135.4995": b["const"] - 19 * b["time"],
+        "-.5477701": b["time"],
+        "-1.051279": b["time"] + b["slope_change"],
+        "-17.25168": b["level_change"],
+        "-2.806417": b["group_level_change"],
+    }
     for published, value in controls.items():
         assert value == pytest.approx(float(published), abs=half_unit(published)), published
     # Stata's ``newey, force`` on these panel data uses the rows in data order as one series
@@ -92,9 +105,28 @@ def test_command_line_reproduces_itsa_multiple_group(validation_dir, capsys):
 
     from analysis.cli import main
 
-    code = main(["fit", str(validation_dir / "prop99_cigsale_long.csv"), "--outcome", "cigsale", "--time", "year",
-                 "--intervention", "1989", "--group", "state", "--treated", "California", "--errors", "newey-west",
-                 "--lags", "1", "--stata-newey", "--json"])
+    code = main(
+        [
+            "fit",
+            str(validation_dir / "prop99_cigsale_long.csv"),
+            "--outcome",
+            "cigsale",
+            "--time",
+            "year",
+            "--intervention",
+            "1989",
+            "--group",
+            "state",
+            "--treated",
+            "California",
+            "--errors",
+            "newey-west",
+            "--lags",
+            "1",
+            "--stata-newey",
+            "--json",
+        ]
+    )
     assert code == 0
     terms = {t["term"]: t for t in json.loads(capsys.readouterr().out)["terms"]}
     assert terms["diff_level_change"]["estimate"] == pytest.approx(-2.806417, abs=half_unit("-2.806417"))

@@ -47,9 +47,24 @@ def reference(frame: pd.DataFrame, *, harmonics: bool, quasi: bool) -> tuple[flo
 @pytest.mark.parametrize("harmonics", [False, True])
 @pytest.mark.parametrize("family, errors", [("poisson", "independent"), ("quasipoisson", "independent")])
 def test_level_change_rate_ratio_matches_an_independent_fit(validation_dir, sicily, capsys, harmonics, family, errors):
-    args = ["fit", str(validation_dir / "sicily_smokban.csv"), "--outcome", "aces", "--offset", "stdpop",
-            "--time", "time", "--intervention", "37", "--no-slope-change", "--family", family, "--errors", errors,
-            "--json"]
+    args = [
+        "fit",
+        str(validation_dir / "sicily_smokban.csv"),
+        "--outcome",
+        "aces",
+        "--offset",
+        "stdpop",
+        "--time",
+        "time",
+        "--intervention",
+        "37",
+        "--no-slope-change",
+        "--family",
+        family,
+        "--errors",
+        errors,
+        "--json",
+    ]
     if harmonics:
         args += ["--seasonality", "fourier:2"]
     assert main(args) == 0
