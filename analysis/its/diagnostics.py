@@ -35,6 +35,7 @@ from statsmodels.stats.stattools import durbin_watson as _durbin_watson
 from statsmodels.tsa.stattools import acf, pacf
 
 from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE
+from analysis.its.effects import critical_value
 from analysis.its.forecast import ForecastResults
 from analysis.its.timeaxis import as_ordinal, is_monthly, label, ordinals
 
@@ -129,7 +130,7 @@ def residual_autocorrelation(
     denominators) stops at ``n // 2 - 1``.
     """
     fit = _fitted(results) if _fit is None else _fit
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = critical_value(np.inf, level)
     frames = []
     for name in pd.unique(fit.series):
         x = fit.pearson[fit.series == name]

@@ -41,16 +41,23 @@ class Contrast:
 # The t and normal quantiles and tail areas come from scipy.special's ufuncs, which
 # scipy.stats.t wraps: called once per effect for a thousand series, the wrapper's
 # argument checking costs more than the computation.
-def _critical(df: float, level: float) -> float:
-    """Two-sided critical value of the t (normal when ``df`` is infinite) distribution.
+def critical_value(df: float | np.ndarray, level: float = 0.95) -> float | np.ndarray:
+    """Two-sided critical value of the t distribution with ``df`` degrees of freedom (the
+    normal where ``df`` is infinite), for a scalar or an array of ``df``: the package's one
+    implementation of it.
 
     Examples
     --------
-    >>> round(_critical(float("inf"), 0.95), 4), round(_critical(10.0, 0.95), 4)
+    >>> round(critical_value(float("inf"), 0.95), 4), round(critical_value(10.0, 0.95), 4)
     (1.96, 2.2281)
+    >>> critical_value(np.array([10.0, np.inf]), 0.9).round(4).tolist()
+    [1.8125, 1.6449]
     """
     q = 0.5 + level / 2
-    return float(special.ndtri(q) if not np.isfinite(df) else special.stdtrit(df, q))
+    df = np.asarray(df, dtype=float)
+    finite = np.isfinite(df)
+    value = np.where(finite, special.stdtrit(np.where(finite, df, 1.0), q), special.ndtri(q))
+    return float(value) if value.ndim == 0 else value
 
 
 def _p_value(z: float, df: float) -> float:
@@ -65,7 +72,7 @@ def linear(
 ) -> Contrast:
     """Contrast ``value`` with gradient ``gradient``: symmetric interval, test of zero."""
     se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
-    crit = _critical(df, level)
+    crit = critical_value(df, level)
     z = value / se if se > 0 else np.inf * np.sign(value) if value else np.nan
     return Contrast(measure, value, se, value - crit * se, value + crit * se, _p_value(z, df), scale, float(df))
 

@@ -72,7 +72,7 @@ from scipy import stats
 
 from analysis.its.covariance import FitContext, get_estimator
 from analysis.its.design import MIN_POINTS_PER_PHASE, RECOMMENDED_POINTS_PER_PHASE, DesignData, DesignError, ITSDesign
-from analysis.its.effects import Contrast
+from analysis.its.effects import Contrast, critical_value
 from analysis.its.families import Family
 from analysis.its.model import ModelError, SegmentedRegression, ShortSeriesWarning, check_covariates, fit_glm
 from analysis.its.timeaxis import TimeLike, as_ordinal, as_time_index, is_monthly, label, ordinals
@@ -346,11 +346,6 @@ def _noise_model(family: Family, cov_type: str, details: dict[str, float], pears
     return ObservationNoise("sampling", dispersion=max(1.0, pearson) if inflate else 1.0)
 
 
-def _critical(df: float, level: float) -> float:
-    q = 0.5 + level / 2
-    return float(stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df))
-
-
 def _two_sided_p(z: float, df: float) -> float:
     if not np.isfinite(z):
         return float("nan") if np.isnan(z) else 0.0
@@ -516,9 +511,9 @@ class ForecastResults:
         eta = X @ self.params.to_numpy()
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, self.cov.to_numpy(), X))
         if self.contrast_df is None:
-            crit = _critical(self.df_resid, level)
+            crit = critical_value(self.df_resid, level)
         else:  # degrees of freedom that depend on the contrast (Satterthwaite, latent AR(1))
-            crit = np.array([_critical(self.df_for(x), level) for x in X])
+            crit = np.array([critical_value(self.df_for(x), level) for x in X])
         out: dict[str, object] = self._time_column(rows)
         out["phase"] = np.where(self.fit_mask, "pre", "post")
         out["observed"] = np.asarray(self.outcome, dtype=float)
@@ -543,7 +538,7 @@ class ForecastResults:
         X = self.matrix.to_numpy()[rows]
         var = np.einsum("ij,jk,ik->i", X, self.cov.to_numpy(), X) + self.noise.variance
         mean = X @ self.params.to_numpy()
-        half = _critical(self.df_resid, level) * np.sqrt(var)
+        half = critical_value(self.df_resid, level) * np.sqrt(var)
         return mean - half, mean + half
 
     def effect(self, *, level: float | None = None, interval: str = "prediction") -> pd.DataFrame:
@@ -566,7 +561,7 @@ class ForecastResults:
             else:
                 df = np.array([self.df_for(x) for x in X])
             se = np.sqrt(var)
-            crit = np.array([_critical(d, level) for d in df])
+            crit = np.array([critical_value(d, level) for d in df])
             p = np.array([_two_sided_p(z, d) for z, d in zip(effect / se, df)])
             cf_low, cf_high = expected - crit * se, expected + crit * se
         else:  # count families: quantiles of the simulated counterfactual outcomes (or means)
@@ -653,7 +648,7 @@ class ForecastResults:
         else:
             df = self.df_for(g)
         se = float(np.sqrt(max(var, 0.0)))
-        crit = _critical(df, level)
+        crit = critical_value(df, level)
         return {
             "observed": observed,
             "counterfactual": expected,

@@ -118,6 +118,14 @@ class ITSResults:
         if self.controlled and group is None:
             group = np.ones(len(time))
         X = self.design.matrix(time, shock_columns=shocks, group=group)
+        # The lagged residual is evaluated at 0 by definition; a covariate's value outside
+        # the data is not known and must not be taken as 0.
+        unknown = [c for c in self.params.index if c not in X.columns and c != "lagged_residual"]
+        if unknown:
+            raise ValueError(
+                f"effects and predictions at {[str(t) for t in time[:3]]} need the covariate(s) "
+                f"{unknown}, which the data do not give there; use periods of the data"
+            )
         return self._with_and_without(X.reindex(columns=self.params.index, fill_value=0.0))
 
     def _with_and_without(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -287,7 +295,7 @@ class ITSResults:
         time = own if time is None else self._as_index(time)
         with_plan, counterfactual = self._rows(time)
         beta, cov = self.params.to_numpy(), self.cov.to_numpy()
-        crit = effects._critical(self.df_resid, level)
+        crit = effects.critical_value(self.df_resid, level)
         out: dict[str, object] = {
             "month" if is_monthly(time) else "time": time.astype(str) if is_monthly(time) else time
         }

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from analysis.its.effects import critical_value
 from analysis.synthesis.pooling import (
     LL0_MESSAGE,
     LL0_TOL,
@@ -177,7 +178,7 @@ class MetaRegressionResults:
         df = self.df_resid
         with np.errstate(divide="ignore", invalid="ignore"):
             statistic = estimate / se
-        crit = _critical(df, self.level)
+        crit = critical_value(df, self.level)
         return pd.DataFrame(
             {
                 "term": list(self.params.index),
@@ -602,11 +603,6 @@ def _prepare(
             "constant or collinear with others (e.g. a level that no province or every province has)"
         )
     return y_all, s_all**2, X, references, terms
-
-
-def _critical(df: float, level: float) -> float:
-    q = 0.5 + level / 2
-    return float(stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df))
 
 
 def _two_sided(statistic: np.ndarray, df: float) -> np.ndarray:

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.evaluation.settings import ABSOLUTE_COUNTS
-from analysis.its.effects import linear_from_se
+from analysis.its.effects import critical_value, linear_from_se
 from analysis.registry import get_indicator
 from analysis.synthesis.pooling import pool_frame_mixed
 
@@ -24,11 +24,7 @@ def pooling_inputs(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFram
     frame = effects[effects["measure"].isin(POOLED_MEASURES)].copy()
     frame = frame[np.isfinite(frame["estimate"]) & np.isfinite(frame["se"]) & (frame["se"] > 0)]
     relative = frame["measure"] == "effect_end_relative"
-    crit = np.where(
-        np.isfinite(frame["df"]),
-        stats.t.ppf(0.5 + level / 2, frame["df"].clip(lower=1)),
-        stats.norm.ppf(0.5 + level / 2),
-    )
+    crit = critical_value(frame["df"].clip(lower=1).to_numpy(dtype=float), level)
     frame["pool_estimate"] = frame["estimate"]
     frame.loc[relative, "pool_estimate"] = np.log1p(frame.loc[relative, "estimate"])
     frame["pool_se"] = frame["se"]

@@ -67,6 +67,7 @@ from scipy.special import expit, logit
 
 from analysis.evaluation.model import fit_default_model
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.its.effects import critical_value
 from analysis.registry import get_indicator, timeline
 from analysis.synthesis.direction import improvement_sign
 from analysis.synthesis.pooling import pool_frame
@@ -93,13 +94,6 @@ _LOG_SCALE_MEASURES = ("effect_end_relative",)
 # ---------------------------------------------------------------------------------------
 # Closed forms
 # ---------------------------------------------------------------------------------------
-
-
-def _critical(alpha: float, df: np.ndarray) -> np.ndarray:
-    df = np.asarray(df, dtype=float)
-    return np.where(
-        np.isfinite(df), stats.t.isf(alpha / 2, np.where(np.isfinite(df), df, 1.0)), stats.norm.isf(alpha / 2)
-    )
 
 
 def _check_probability(value: float, name: str) -> None:
@@ -140,7 +134,7 @@ def power_from_se(
     _check_probability(alpha, "alpha")
     effect, se, df = np.broadcast_arrays(np.asarray(effect, float), np.asarray(se, float), np.asarray(df, float))
     nc = np.abs(effect) / se
-    crit = _critical(alpha, df)
+    crit = np.asarray(critical_value(df, 1 - alpha))
     finite = np.isfinite(df)
     with np.errstate(invalid="ignore"):
         normal = stats.norm.sf(crit - nc)
@@ -334,10 +328,7 @@ def on_test_scale(effects: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame
     df_max = out["df"].to_numpy(dtype=float) if "df" in out else np.full(len(out), np.inf)
     p_value = out["p_value"].to_numpy(dtype=float)
     test_df = _implied_df(test_estimate, half, p_value, df_max, level)
-    q = 0.5 + level / 2
-    crit = np.where(
-        np.isfinite(test_df), stats.t.ppf(q, np.where(np.isfinite(test_df), test_df, 1.0)), stats.norm.ppf(q)
-    )
+    crit = np.asarray(critical_value(test_df, level))
     scale = out["scale"].astype(str).to_numpy() if "scale" in out else np.full(len(out), "")
     out["test_scale"] = np.where(relative, "log ratio", scale)
     out["test_estimate"] = test_estimate

@@ -45,6 +45,7 @@ from scipy.special import expit, logit
 
 from analysis.evaluation.model import fit_default_model
 from analysis.evaluation.settings import EvaluationSettings
+from analysis.its.effects import critical_value
 from analysis.registry import get_indicator, get_province, timeline
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def project_results(res: ITSResults, *, month: str | pd.Period, indicator: int, 
     prediction = res.predictions([month], unit_scale=scale, level=level).iloc[0]
     forward, inverse = _LINK[res.family.link]
     df = float(res.df_resid)
-    crit = stats.t.ppf(0.5 + level / 2, df) if np.isfinite(df) else stats.norm.ppf(0.5 + level / 2)
+    crit = critical_value(df, level)
     # The band is eta -/+ crit * se mapped through the inverse link: map it back.
     eta = float(forward(prediction["fitted"] / scale))
     se = float((forward(prediction["fitted_high"] / scale) - forward(prediction["fitted_low"] / scale)) / (2 * crit))

@@ -261,3 +261,14 @@ def test_fit_command_refuses_constant_and_collinear_covariates(tmp_path, capsys,
     )
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_effects_outside_the_data_need_the_covariates_and_say_so():
+    X, cov, counts, exposure, _ = _data()
+    res = SegmentedRegression(
+        counts, time=MONTHS, design=DESIGN, family="poisson", exposure=exposure, covariates=cov
+    ).fit()
+    inside, _ = res.effect_at("2022-09")
+    assert np.isfinite(inside.estimate)
+    with pytest.raises(ValueError, match=r"need the covariate\(s\) \['beds', 'temp'\]"):
+        res.effect_at("2024-06")  # after the last month of the data

@@ -12,7 +12,7 @@ from analysis.its import effects
 @pytest.mark.parametrize("level", [0.8, 0.95, 0.99])
 def test_critical_values_match_scipy_stats(df, level):
     reference = stats.norm.ppf(0.5 + level / 2) if np.isinf(df) else stats.t.ppf(0.5 + level / 2, df)
-    assert effects._critical(df, level) == pytest.approx(reference, rel=1e-10)
+    assert effects.critical_value(df, level) == pytest.approx(reference, rel=1e-10)
 
 
 @pytest.mark.parametrize("df", [1.0, 3.3, 20.0, np.inf])
