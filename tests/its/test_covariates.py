@@ -136,6 +136,14 @@ def test_bad_covariates_are_refused_naming_the_column_and_rows():
         ).fit()
 
 
+def _fit_events(tmp_path, frame, *covariates):
+    """``fit`` on ``frame`` written as a CSV: events per catheter-day, interruption 2021-01."""
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    args = ["fit", str(path), "--outcome", "events", "--time", "month", "--intervention", "2021-01"]
+    return main(args + ["--offset", "days"] + [a for c in covariates for a in ("--covariate", c)])
+
+
 def test_fit_command_with_covariates_matches_the_api(tmp_path, capsys):
     _, cov, counts, exposure, _ = _data()
     path = tmp_path / "series.csv"
@@ -178,24 +186,7 @@ def test_fit_command_refuses_bad_covariate_values_with_file_lines(tmp_path, caps
     frame = pd.DataFrame({"month": MONTHS.astype(str), "events": counts, "days": exposure, "beds": cov["beds"]})
     frame["beds"] = frame["beds"].astype(object)
     frame.loc[5, "beds"] = "?"
-    path = tmp_path / "series.csv"
-    frame.to_csv(path, index=False)
-    code = main(
-        [
-            "fit",
-            str(path),
-            "--outcome",
-            "events",
-            "--time",
-            "month",
-            "--intervention",
-            "2021-01",
-            "--offset",
-            "days",
-            "--covariate",
-            "beds",
-        ]
-    )
+    code = _fit_events(tmp_path, frame, "beds")
     err = capsys.readouterr().err
     assert (
         code == 2 and "covariate 'beds' has missing or non-numeric values in rows [7]" in err and "Traceback" not in err
@@ -241,24 +232,7 @@ def test_fit_command_refuses_constant_and_collinear_covariates(tmp_path, capsys,
             "after": (MONTHS >= pd.Period("2021-01", "M")).astype(float) * 2,
         }
     )
-    path = tmp_path / "series.csv"
-    frame.to_csv(path, index=False)
-    code = main(
-        [
-            "fit",
-            str(path),
-            "--outcome",
-            "events",
-            "--time",
-            "month",
-            "--intervention",
-            "2021-01",
-            "--offset",
-            "days",
-            "--covariate",
-            column,
-        ]
-    )
+    code = _fit_events(tmp_path, frame, column)
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
 
