@@ -731,6 +731,14 @@ def _polynomials(params: np.ndarray, order: tuple[int, int, int], seasonal: tupl
     )[::-1]
 
 
+def _identified_after_differencing(X: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
+    """Columns that differencing does not turn into zeros (the constant, and the trend for
+    d = 2 or d = 1 with D = 1, are absorbed by it, as R's arima drops the mean)."""
+    if not (d or D):
+        return np.ones(X.shape[1], dtype=bool)
+    return np.abs(_difference(X, d, D, s)).max(axis=0) > 1e-10
+
+
 def _difference(values: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
     """``(1 - B)^d (1 - B^s)^D`` applied down the rows of a vector or matrix."""
     for _ in range(d):
@@ -740,29 +748,42 @@ def _difference(values: np.ndarray, d: int, D: int, s: int) -> np.ndarray:
     return values
 
 
-def _coefficient_scales(
+@dataclass(frozen=True)
+class _DifferencedRegression:
+    """The least-squares regression of the differenced series on the differenced
+    regressors: R's first step for both the CSS start and ``parscale``."""
+
+    y: np.ndarray
+    X: np.ndarray
+    observed: np.ndarray
+    beta: np.ndarray
+    #: Standard errors of ``beta`` (1 where undefined): R's ``parscale`` is 10 times these.
+    scale: np.ndarray
+
+
+def _differenced_regression(
     y: np.ndarray, X: np.ndarray, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]
-) -> np.ndarray:
-    """Standard errors of the least-squares regression of the differenced series on the
-    differenced regressors (R's ``parscale``: 10 times these); 1 where undefined."""
+) -> _DifferencedRegression:
     d, D, s = order[1], seasonal[1], seasonal[3]
-    y, X = _difference(y, d, D, s), _difference(X, d, D, s)
+    y, X = _difference(y.astype(float), d, D, s), _difference(X.astype(float), d, D, s)
     ok = np.isfinite(y)
-    if X.shape[1] == 0 or ok.sum() <= X.shape[1]:
-        return np.ones(X.shape[1])
-    beta, *_ = np.linalg.lstsq(X[ok], y[ok], rcond=None)
-    resid = y[ok] - X[ok] @ beta
-    sigma2 = resid @ resid / (ok.sum() - X.shape[1])
-    se = np.sqrt(sigma2 * np.diag(np.linalg.pinv(X[ok].T @ X[ok])))
-    return np.where(np.isfinite(se) & (se > 0), se, 1.0)
+    k = X.shape[1]
+    beta = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0] if k else np.zeros(0)
+    scale = np.ones(k)
+    if k and ok.sum() > k:
+        resid = y[ok] - X[ok] @ beta
+        sigma2 = resid @ resid / (ok.sum() - k)
+        se = np.sqrt(sigma2 * np.diag(np.linalg.pinv(X[ok].T @ X[ok])))
+        scale = np.where(np.isfinite(se) & (se > 0), se, 1.0)
+    return _DifferencedRegression(y, X, ok, beta, scale)
 
 
 def _css_start(
-    y: np.ndarray, X: np.ndarray, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]
+    regression: _DifferencedRegression, order: tuple[int, int, int], seasonal: tuple[int, int, int, int]
 ) -> np.ndarray | None:
     """Conditional-sum-of-squares estimates, R's starting values for exact maximum
-    likelihood (``arima(method = "CSS-ML")``): the regression on the differenced series by
-    least squares, then innovations by the ARMA recursion started at zero, their sum of
+    likelihood (``arima(method = "CSS-ML")``): from the regression on the differenced
+    series by least squares, innovations by the ARMA recursion started at zero, their sum of
     squares minimised over the ARMA and regression coefficients together. Returns the
     parameters in statsmodels' order (regression, AR, MA, seasonal AR, seasonal MA), or
     None where the CSS fit is not stationary and invertible (R then stops; here the other
@@ -770,26 +791,23 @@ def _css_start(
     from scipy.optimize import least_squares
     from scipy.signal import lfilter
 
-    d, D, s = order[1], seasonal[1], seasonal[3]
-    diffed_y, diffed_X = _difference(y.astype(float), d, D, s), _difference(X.astype(float), d, D, s)
-    ok = np.isfinite(diffed_y)
-    beta0 = np.linalg.lstsq(diffed_X[ok], diffed_y[ok], rcond=None)[0] if X.shape[1] else np.zeros(0)
+    diffed_y, diffed_X, ok, k = regression.y, regression.X, regression.observed, regression.X.shape[1]
     n_arma = order[0] + order[2] + seasonal[0] + seasonal[2]
-    n_cond = order[0] + seasonal[0] * s
+    n_cond = order[0] + seasonal[0] * seasonal[3]
 
     def innovations(theta: np.ndarray) -> np.ndarray:
-        ar, ma = _polynomials(theta[X.shape[1] :], order, seasonal)
-        w = np.where(ok, diffed_y - diffed_X @ theta[: X.shape[1]], 0.0)
+        ar, ma = _polynomials(theta[k:], order, seasonal)
+        w = np.where(ok, diffed_y - diffed_X @ theta[:k], 0.0)
         return lfilter(ar, ma, w)[n_cond:][ok[n_cond:]]
 
-    start = np.r_[beta0, np.zeros(n_arma)]
+    start = np.r_[regression.beta, np.zeros(n_arma)]
     if n_arma == 0:
         return start
     try:
         fit = least_squares(innovations, start, method="lm", x_scale="jac")
     except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - degenerate data
         return None
-    ar, ma = _polynomials(fit.x[X.shape[1] :], order, seasonal)
+    ar, ma = _polynomials(fit.x[k:], order, seasonal)
     if np.any(np.abs(np.roots(ar[::-1])) <= 1.0) or np.any(np.abs(np.roots(ma[::-1])) <= 1.0):
         return None
     return fit.x
@@ -831,11 +849,12 @@ def _maximise_arima(
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     k = exog.shape[1]
-    css = _css_start(endog, exog, order, seasonal_order)
+    regression = _differenced_regression(endog, exog, order, seasonal_order)
+    css = _css_start(regression, order, seasonal_order)
     # Regressors rescaled so that their coefficients are of order one, as R's parscale
     # does: otherwise a step change in the thousands and an AR coefficient below one share
     # one quasi-Newton step, and the optimisers crawl.
-    scale = _coefficient_scales(endog, exog, order, seasonal_order)
+    scale = regression.scale
     sarimax = SARIMAX(
         endog,
         exog=exog * scale,
@@ -951,8 +970,7 @@ def select_arima_order(
     while d and np.any(np.ptp(_difference(A[:, others], d, D, period or 1), axis=0) == 0):
         d -= 1
     s = period if seasonal else 0
-    identified = np.abs(_difference(A, d, D, s or 1)).max(axis=0) > 1e-10 if (d or D) else np.ones(A.shape[1], bool)
-    exog = A[:, identified]
+    exog = A[:, _identified_after_differencing(A, d, D, s or 1)]
     rows = []
     for p in range(max_p + 1):
         for q in range(max_q + 1):
@@ -1031,9 +1049,7 @@ def _arima(
     d, D, s = order[1], seasonal_order[1], seasonal_order[3]
     absorbed: list[str] = []
     if d or D:
-        # Differencing removes the constant (and, for d >= 2, the trend) from the model:
-        # those columns are not identified and are dropped, as R's arima drops the mean.
-        identified = np.abs(_difference(exog.to_numpy(), d, D, s)).max(axis=0) > 1e-10
+        identified = _identified_after_differencing(exog.to_numpy(), d, D, s)
         absorbed = [c for c, keep in zip(exog.columns, identified) if not keep]
         exog = exog.loc[:, identified]
     found = _maximise_arima(endog.to_numpy(), exog.to_numpy(), order, seasonal_order, cov=cov, maxiter=maxiter)
