@@ -9,6 +9,19 @@ from analysis.data.synthetic import generate, write
 from analysis.synthesis.pooling import pool
 
 
+def _quick_run(data, out, *extra):
+    """``run --tables-only --no-robustness`` of ``data`` into ``out``, one worker; its exit status."""
+    return main(
+        ["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1", "--no-robustness", *extra]
+    )
+
+
+def _refit(data, capsys, province, *extra):
+    """The JSON record of ``fit DATA --province PROVINCE --indicator 32``."""
+    assert main(["fit", str(data), "--province", province, "--indicator", "32", "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_synth_writes_the_contract_files(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path), "--seed", "5"]) == 0
     assert {p.name for p in tmp_path.iterdir()} >= {"panel.csv", "plan_dates.csv", "truth.csv", "truth_monthly.csv"}
@@ -51,23 +64,7 @@ def test_run_options_for_absolute_effects_reach_the_settings(tmp_path):
         ("relative", ["--absolute-counts", "relative"]),
     ):
         out = tmp_path / name
-        assert (
-            main(
-                [
-                    "run",
-                    "--data",
-                    str(data),
-                    "--out",
-                    str(out),
-                    "--tables-only",
-                    "--workers",
-                    "1",
-                    "--no-robustness",
-                    *extra,
-                ]
-            )
-            == 0
-        )
+        assert _quick_run(data, out, *extra) == 0
         runs[name] = (
             json.loads((out / "manifest.json").read_text())["parameters"],
             pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str}),
@@ -150,28 +147,11 @@ def test_fit_province_indicator_reproduces_the_runs_rows(tmp_path, capsys):
     write(generate(3, provinces=["340000", "110000"], indicators=[32, 11]), data)
     for extra in ([], ["--washin", "6", "--cov-type", "newey-west"]):
         out = tmp_path / ("run" + "".join(extra))
-        assert (
-            main(
-                [
-                    "run",
-                    "--data",
-                    str(data),
-                    "--out",
-                    str(out),
-                    "--tables-only",
-                    "--workers",
-                    "1",
-                    "--no-robustness",
-                    *extra,
-                ]
-            )
-            == 0
-        )
+        assert _quick_run(data, out, *extra) == 0
         capsys.readouterr()
         effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
         run_rows = effects[(effects.province == "340000") & (effects.indicator == 32)].set_index("measure")
-        assert main(["fit", str(data), "--province", "安徽", "--indicator", "32", "--json", *extra]) == 0
-        record = json.loads(capsys.readouterr().out)
+        record = _refit(data, capsys, "安徽", *extra)
         assert record["province"] == "340000" and record["indicator"] == 32
         terms = {t["term"]: t for t in record["terms"]}
         assert (
@@ -212,21 +192,17 @@ def test_run_adjusts_for_covariates_from_the_side_table(tmp_path, capsys):
     rows += [{"province": "340000", "month": m, "indicator": 11, "beds": 2000 + rng.normal(0, 3)} for m in months]
     pd.DataFrame(rows).to_csv(data / "covariates.csv", index=False)
     out = tmp_path / "out"
-    assert (
-        main(["run", "--data", str(data), "--out", str(out), "--tables-only", "--workers", "1", "--no-robustness"]) == 0
-    )
+    assert _quick_run(data, out) == 0
     capsys.readouterr()
     effects = pd.read_csv(out / "tables" / "effects.csv", dtype={"province": str})
     run_rows = effects[(effects.province == "340000") & (effects.indicator == 32)].set_index("measure")
-    assert main(["fit", str(data), "--province", "340000", "--indicator", "32", "--json"]) == 0
-    terms = {t["term"]: t for t in json.loads(capsys.readouterr().out)["terms"]}
+    terms = {t["term"]: t for t in _refit(data, capsys, "340000")["terms"]}
     assert terms["level_change"]["estimate"] == pytest.approx(run_rows.at["level_change", "estimate"], rel=1e-9)
     manifest = json.loads((out / "manifest.json").read_text())
     assert "covariates" in {entry["role"] for entry in manifest["inputs"]}
     # The covariate changes the fit (compared with a run without the table).
     (data / "covariates.csv").unlink()
-    assert main(["fit", str(data), "--province", "340000", "--indicator", "32", "--json"]) == 0
-    plain = {t["term"]: t for t in json.loads(capsys.readouterr().out)["terms"]}
+    plain = {t["term"]: t for t in _refit(data, capsys, "340000")["terms"]}
     assert plain["level_change"]["estimate"] != pytest.approx(terms["level_change"]["estimate"], rel=1e-6)
 
 
@@ -236,22 +212,7 @@ def test_run_refuses_a_bad_covariates_table_with_located_errors(tmp_path, capsys
     (data / "covariates.csv").write_text(
         "province,month,beds\n安徽,2019-01,100\n安徽,2019-13,101\n火星,2019-02,x\n", encoding="utf-8"
     )
-    assert (
-        main(
-            [
-                "run",
-                "--data",
-                str(data),
-                "--out",
-                str(tmp_path / "out"),
-                "--tables-only",
-                "--workers",
-                "1",
-                "--no-robustness",
-            ]
-        )
-        == 2
-    )
+    assert _quick_run(data, tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "covariates.csv" in err and "row 3" in err and "row 4" in err and "Traceback" not in err
 
